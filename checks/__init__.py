@@ -1,0 +1,1 @@
+"""Built-in checks: pure functions of facts, grouped by concern and chosen per phase by the curriculum."""

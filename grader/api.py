@@ -1,0 +1,97 @@
+"""The one entry point: `grade(request) -> Report`, used by the CLI, batch and tests alike."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from grader import __version__
+from grader.curriculum import Curriculum, load_curriculum
+from grader.errors import UsageError
+from grader.facts import FactStore, ProbeContext, ProbeListener
+from grader.model import SCHEMA_VERSION, GradeRequest, Outcome, ProbeRecord, Report, Target
+from grader.plugin import Registry, load_registry
+from grader.probes.history import GitHistory
+from grader.project_config import ProjectConfig, load_project_config
+from grader.runner import judge_phase, select
+from grader.scoring import phase_score
+
+DEFAULT_TEST_TIMEOUT_S = 300.0
+
+
+def prepare(request: GradeRequest, *, need_phase: bool = True) -> tuple[Registry, Curriculum]:
+    """Load plug-ins and the curriculum, validating the request; raises UsageError subclasses."""
+    registry = load_registry(plugins=request.load_plugins)
+    curriculum = load_curriculum(request.curriculum, registry.checks, request.overrides)
+    if need_phase:
+        select(curriculum.phase(request.phase), registry.checks, request.only, request.skip)
+    return registry, curriculum
+
+
+def grade(request: GradeRequest, listener: ProbeListener | None = None) -> Report:
+    """Grade the project at `request.path` against one phase and return the report."""
+    root = _checked_root(request.path)
+    registry, curriculum = prepare(request)
+    phase = select(curriculum.phase(request.phase), registry.checks, request.only, request.skip)
+    config = load_project_config(root)
+    started = datetime.now(UTC)
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="grade-", ignore_cleanup_errors=True) as scratch:
+        store = FactStore(registry.probes, lambda s: _context(root, config, Path(scratch), s, request), listener)
+        store.start("history")
+        criteria = judge_phase(phase, registry.checks, store)
+        history = store.get("history")
+        probes = tuple(
+            ProbeRecord(o.probe_id, o.error is None, round(o.duration_ms, 1), o.error) for o in store.outcomes()
+        )
+    score, incomplete = phase_score(criteria)
+    pass_mark = request.min_score if request.min_score is not None else phase.pass_mark
+    required_failed = any(c.required and c.outcome is Outcome.FAIL for c in criteria)
+    passed = score is not None and score >= pass_mark and not required_failed and not incomplete
+    return Report(
+        schema_version=SCHEMA_VERSION,
+        grader_version=__version__,
+        curriculum=curriculum.name,
+        curriculum_sha256=curriculum.sha256,
+        phase=phase.id,
+        phase_title=phase.title,
+        target=_target(root, history),
+        started_at=started.isoformat(timespec="seconds"),
+        duration_s=round(time.perf_counter() - began, 2),
+        score=score,
+        pass_mark=pass_mark,
+        passed=passed,
+        incomplete=incomplete,
+        criteria=criteria,
+        probes=probes,
+        plugin_errors=tuple(registry.load_errors),
+        options=_options(request),
+    )
+
+
+def _checked_root(path: Path) -> Path:
+    if not path.exists():
+        raise UsageError(f"path does not exist: {path}")
+    if not path.is_dir():
+        raise UsageError(f"not a directory: {path} (grade a project folder)")
+    return path.resolve()
+
+
+def _context(root: Path, config: ProjectConfig, scratch: Path, store: FactStore, request: GradeRequest) -> ProbeContext:
+    timeout = request.test_timeout_s or DEFAULT_TEST_TIMEOUT_S
+    return ProbeContext(target=root, config=config, scratch=scratch, store=store, test_timeout_s=timeout)
+
+
+def _target(root: Path, history: object) -> Target:
+    if isinstance(history, GitHistory) and history.is_repo:
+        return Target(str(root), root.name, history.head, history.branch, history.dirty)
+    return Target(str(root), root.name, None, None, False)
+
+
+def _options(request: GradeRequest) -> dict[str, object]:
+    options = {k: v for k, v in asdict(request).items() if k not in ("path", "phase")}
+    options["curriculum"] = str(request.curriculum) if request.curriculum else None
+    return options

@@ -1,0 +1,171 @@
+"""Command line: parse arguments into a GradeRequest, call the API, render, pick the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tomllib
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from grader import __version__
+from grader.api import DEFAULT_TEST_TIMEOUT_S, grade, prepare
+from grader.errors import GraderError, UsageError
+from grader.model import GradeRequest, Report
+from grader.reporters import REPORTERS, write_reports
+from grader.terminal import Progress, print_catalogue, print_explain, print_report
+
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_FAULT = 0, 1, 2, 3
+DEFAULT_FORMATS = ("html", "json")
+SUBCOMMANDS = ("checks", "explain")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of printing usage and exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `grade PATH --phase N` parser."""
+    p = _Parser(
+        prog="grade",
+        description="Grade a backend project against a curriculum phase, with evidence.",
+        epilog="Other commands: `grade checks [--phase N]`, `grade explain CHECK_ID`.",
+    )
+    p.add_argument("path", type=Path, help="the project folder (a git repository)")
+    p.add_argument("--phase", type=int, required=True, help="0 for the bootcamp week, 1-10 for the phases")
+    p.add_argument("--out", type=Path, default=Path("reports"), help="where reports go (default: reports/)")
+    p.add_argument(
+        "--format", default=",".join(DEFAULT_FORMATS), help=f"any of {','.join(REPORTERS)} (default: html,json)"
+    )
+    p.add_argument("--only", action="append", default=[], metavar="CHECK_ID", help="run only these checks")
+    p.add_argument("--skip", action="append", default=[], metavar="CHECK_ID", help="skip these checks")
+    p.add_argument("--curriculum", type=Path, help="a curriculum TOML file instead of the bundled roadmap")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="CHECK.OPTION=VALUE",
+        dest="overrides",
+        help="override a check option, e.g. tests.coverage.min=0.9",
+    )
+    p.add_argument("--min-score", type=float, help="pass mark 0-100 (default: the phase's own)")
+    p.add_argument("--test-timeout", type=float, default=DEFAULT_TEST_TIMEOUT_S, help="seconds the test suite may run")
+    p.add_argument("--no-plugins", action="store_true", help="do not load third-party check plug-ins")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
+    p.add_argument("--version", action="version", version=f"grade {__version__}")
+    return p
+
+
+def _catalogue_parser(command: str) -> argparse.ArgumentParser:
+    p = _Parser(prog=f"grade {command}")
+    if command == "checks":
+        p.add_argument("--phase", type=int, help="show one phase's criteria and how each is judged")
+    else:
+        p.add_argument("check_id", help="a check id, e.g. tests.coverage")
+    p.add_argument("--curriculum", type=Path, help="a curriculum TOML file instead of the bundled roadmap")
+    p.add_argument("--no-plugins", action="store_true", help="do not load third-party check plug-ins")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code (0 passed, 1 failed, 2 usage error, 3 grader fault)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    out, err = Console(), Console(stderr=True)
+    try:
+        if args and args[0] in SUBCOMMANDS:
+            return _catalogue(args[0], args[1:], out)
+        return _grade(build_parser().parse_args(args), out, err)
+    except UsageError as exc:
+        err.print(f"grade: error: {exc}", markup=False, highlight=False)
+        return EXIT_USAGE
+    except GraderError as exc:
+        err.print(f"grade: grader fault: {exc}", markup=False, highlight=False)
+        return EXIT_FAULT
+    except KeyboardInterrupt:
+        err.print("grade: interrupted", markup=False)
+        return 130
+    except Exception as exc:  # a bug in the grader: say so plainly, full trace only on request
+        err.print(f"grade: internal error: {type(exc).__name__}: {exc}", markup=False, highlight=False)
+        if os.environ.get("GRADE_DEBUG"):
+            traceback.print_exc()
+        else:
+            err.print("(set GRADE_DEBUG=1 for the traceback; please report it)", markup=False)
+        return EXIT_FAULT
+
+
+def _grade(ns: argparse.Namespace, out: Console, err: Console) -> int:
+    formats = tuple(f.strip() for f in ns.format.split(",") if f.strip())
+    unknown = [f for f in formats if f not in REPORTERS]
+    if unknown or not formats:
+        raise UsageError(f"unknown format {', '.join(unknown) or '(none)'}: choose from {', '.join(REPORTERS)}")
+    if ns.min_score is not None and not 0 <= ns.min_score <= 100:
+        raise UsageError("--min-score must be between 0 and 100")
+    if ns.test_timeout <= 0:
+        raise UsageError("--test-timeout must be positive")
+    request = GradeRequest(
+        path=ns.path,
+        phase=ns.phase,
+        curriculum=ns.curriculum,
+        only=tuple(ns.only),
+        skip=tuple(ns.skip),
+        min_score=ns.min_score,
+        overrides=parse_overrides(ns.overrides),
+        test_timeout_s=ns.test_timeout,
+        load_plugins=not ns.no_plugins,
+    )
+    with Progress(err, enabled=not ns.quiet) as progress:
+        report = grade(request, listener=progress.on_probe)
+    paths = write_reports(report, ns.out, formats)
+    if not ns.quiet:
+        print_report(out, report)
+    out.print(_verdict_line(report, paths), markup=False, highlight=False)
+    if report.incomplete:
+        return EXIT_FAULT
+    return EXIT_PASSED if report.passed else EXIT_FAILED
+
+
+def _verdict_line(report: Report, paths: Sequence[Path]) -> str:
+    score = "no score" if report.score is None else f"{report.score:.1f}/100"
+    verdict = "INCOMPLETE" if report.incomplete else "PASSED" if report.passed else "FAILED"
+    where = ", ".join(str(p) for p in paths)
+    return f"{verdict}: phase {report.phase} {score} (pass mark {report.pass_mark:g}); reports: {where}"
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """`tests.coverage.min=0.9` -> {"tests.coverage": {"min": 0.9}}; values are TOML literals."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        check_id, dot, option = key.strip().rpartition(".")
+        if not sep or not dot or not check_id or not option:
+            raise UsageError(f"--set {item!r}: expected CHECK.OPTION=VALUE, e.g. tests.coverage.min=0.9")
+        try:
+            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        overrides.setdefault(check_id, {})[option] = value
+    return overrides
+
+
+def _catalogue(command: str, args: Sequence[str], out: Console) -> int:
+    ns = _catalogue_parser(command).parse_args(args)
+    request = GradeRequest(
+        path=Path("."),
+        phase=ns.phase if command == "checks" and ns.phase is not None else -1,
+        curriculum=ns.curriculum,
+        load_plugins=not ns.no_plugins,
+    )
+    registry, curriculum = prepare(request, need_phase=False)
+    if command == "checks":
+        print_catalogue(out, registry, curriculum, ns.phase)
+    else:
+        print_explain(out, registry, curriculum, ns.check_id)
+    return EXIT_PASSED

@@ -1,0 +1,1 @@
+"""Curriculum data files bundled with grade."""

@@ -1,0 +1,136 @@
+"""Facts: what probes gathered, computed at most once per run and shared by checks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from grader.errors import ProbeError
+from grader.plugin import ProbeSpec
+from grader.project_config import ProjectConfig
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class FactError:
+    """Stored in place of a fact whose probe failed; checks needing it become `error`."""
+
+    probe_id: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeContext:
+    """What a probe may use: the target, the learner's config, a scratch dir and other facts."""
+
+    target: Path
+    config: ProjectConfig
+    scratch: Path
+    store: FactStore
+    test_timeout_s: float
+
+    def fact(self, probe_id: str, kind: type[T]) -> T:
+        """Another probe's fact; raises ProbeError if that probe failed."""
+        value = self.store.get(probe_id)
+        if isinstance(value, FactError):
+            raise ProbeError(f"needs {probe_id!r}, which failed: {value.message}")
+        if not isinstance(value, kind):
+            raise ProbeError(f"fact {probe_id!r} is a {type(value).__name__}, not a {kind.__name__}")
+        return value
+
+
+ProbeListener = Callable[[str, str, "ProbeOutcome | None"], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeOutcome:
+    """How one probe run went, for the report and the progress display."""
+
+    probe_id: str
+    duration_ms: float
+    error: str | None
+
+
+@dataclass
+class FactStore:
+    """Runs each probe at most once, each in its own thread with a timeout, and memoises the fact."""
+
+    probes: Mapping[str, ProbeSpec]
+    make_context: Callable[[FactStore], ProbeContext]
+    listener: ProbeListener | None = None
+    _futures: dict[str, Future[Any]] = field(default_factory=dict)
+    _outcomes: dict[str, ProbeOutcome] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self, probe_id: str) -> Future[Any]:
+        """Start a probe in the background (once); return its future."""
+        with self._lock:
+            fut = self._futures.get(probe_id)
+            if fut is not None:
+                return fut
+            fut = Future()
+            self._futures[probe_id] = fut
+        spec = self.probes.get(probe_id)
+        if spec is None:
+            fut.set_result(FactError(probe_id, f"no probe provides {probe_id!r}"))
+            return fut
+        threading.Thread(target=self._run, args=(spec, fut), name=f"probe:{probe_id}", daemon=True).start()
+        return fut
+
+    def get(self, probe_id: str) -> Any:
+        """The fact (or a FactError), waiting for the probe up to its timeout."""
+        fut = self.start(probe_id)
+        spec = self.probes.get(probe_id)
+        timeout = spec.timeout_s if spec else 0.0
+        try:
+            return fut.result(timeout=timeout)
+        except TimeoutError:
+            error = FactError(probe_id, f"probe timed out after {timeout:.0f} s")
+            self._record(probe_id, timeout * 1000, error.message)
+            return error
+
+    def outcomes(self) -> tuple[ProbeOutcome, ...]:
+        """Every probe that ran, in the order they finished."""
+        return tuple(self._outcomes.values())
+
+    def _run(self, spec: ProbeSpec, fut: Future[Any]) -> None:
+        if self.listener:
+            self.listener(spec.id, "start", None)
+        began = time.perf_counter()
+        try:
+            value: Any = spec.func(self.make_context(self))
+            error = None
+        except Exception as exc:  # the fact becomes the error; the run goes on
+            error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ProbeError) else str(exc)
+            value = FactError(spec.id, error)
+        self._record(spec.id, (time.perf_counter() - began) * 1000, error)
+        fut.set_result(value)
+
+    def _record(self, probe_id: str, duration_ms: float, error: str | None) -> None:
+        with self._lock:
+            if probe_id in self._outcomes:
+                return
+            outcome = ProbeOutcome(probe_id, duration_ms, error)
+            self._outcomes[probe_id] = outcome
+        if self.listener:
+            self.listener(probe_id, "done", outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """The read-only view of facts a check receives: only the ones it declared."""
+
+    values: Mapping[str, Any]
+
+    def get(self, probe_id: str, kind: type[T]) -> T:
+        """The fact gathered by `probe_id`, checked to be of type `kind`."""
+        value = self.values[probe_id]
+        if not isinstance(value, kind):
+            raise TypeError(f"fact {probe_id!r} is a {type(value).__name__}, expected {kind.__name__}")
+        return value

@@ -1,0 +1,1 @@
+"""Probes: all of the grader's I/O. Each gathers one fact, once per run."""

@@ -1,0 +1,130 @@
+"""Plan, collect and judge: run a phase's checks over facts gathered once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from grader.curriculum import CheckRef, Criterion, Phase
+from grader.errors import UsageError
+from grader.facts import FactError, Facts, FactStore
+from grader.model import CheckResult, CriterionResult, Outcome, Verdict
+from grader.plugin import CheckSpec
+from grader.scoring import combine_checks
+
+
+def select(phase: Phase, checks: Mapping[str, CheckSpec], only: Iterable[str], skip: Iterable[str]) -> Phase:
+    """The phase restricted by --only / --skip (check ids); unknown ids are a usage error."""
+    only, skip = tuple(only), tuple(skip)
+    for check_id in only + skip:
+        if check_id not in checks:
+            raise UsageError(f"unknown check id {check_id!r} (see `grade checks`)")
+    if not only and not skip:
+        return phase
+    kept = []
+    for criterion in phase.criteria:
+        refs = tuple(r for r in criterion.checks if (not only or r.id in only) and r.id not in skip)
+        if refs:
+            kept.append(_with_checks(criterion, refs))
+    return Phase(phase.id, phase.title, phase.pass_mark, tuple(kept))
+
+
+def _with_checks(criterion: Criterion, refs: tuple[CheckRef, ...]) -> Criterion:
+    return Criterion(
+        criterion.text, criterion.section, criterion.kind, criterion.weight, criterion.required, refs, (), None
+    )
+
+
+def judge_phase(phase: Phase, checks: Mapping[str, CheckSpec], store: FactStore) -> tuple[CriterionResult, ...]:
+    """Start every needed probe at once, then judge each criterion."""
+    for check_id in phase.check_ids():
+        for fact in checks[check_id].requires:
+            store.start(fact)
+    return tuple(judge_criterion(c, checks, store) for c in phase.criteria)
+
+
+def judge_criterion(criterion: Criterion, checks: Mapping[str, CheckSpec], store: FactStore) -> CriterionResult:
+    """One criterion: manual, not yet automated, or the combination of its checks."""
+    common: dict[str, Any] = {
+        "text": criterion.text,
+        "section": criterion.section,
+        "kind": criterion.kind,
+        "weight": criterion.weight,
+        "required": criterion.required,
+    }
+    if criterion.manual is not None:
+        return CriterionResult(outcome=Outcome.MANUAL, score=None, manual_reason=criterion.manual, **common)
+    if criterion.planned:
+        results = tuple(_not_yet_automated(check_id) for check_id in criterion.planned)
+        return CriterionResult(outcome=Outcome.NOT_RUN, score=None, checks=results, **common)
+    results = tuple(run_check(checks[ref.id], ref, store) for ref in criterion.checks)
+    outcome, score = combine_checks(results)
+    return CriterionResult(outcome=outcome, score=score, checks=results, **common)
+
+
+def _not_yet_automated(check_id: str) -> CheckResult:
+    return CheckResult(
+        check_id=check_id,
+        title=check_id,
+        outcome=Outcome.NOT_RUN,
+        score=None,
+        summary="not yet automated: a later release of grade will judge this",
+        weight=0.0,
+    )
+
+
+def run_check(spec: CheckSpec, ref: CheckRef, store: FactStore) -> CheckResult:
+    """Run one pure check on its declared facts; a failed fact or a crash is an `error`."""
+    title = _title(spec, ref.options)
+    began = time.perf_counter()
+    values = {fact: store.get(fact) for fact in spec.requires}
+    failed = [v for v in values.values() if isinstance(v, FactError)]
+    if failed:
+        reason = "; ".join(f"probe {f.probe_id!r} failed: {f.message}" for f in failed)
+        return _error(spec, ref, title, f"could not gather facts: {reason}")
+    try:
+        verdict = spec.func(Facts(values), ref.options)
+        _validate(verdict)
+    except Exception as exc:  # a broken check is the grader's fault, never the learner's
+        return _error(spec, ref, title, f"check crashed: {type(exc).__name__}: {exc}")
+    failing = verdict.outcome in (Outcome.FAIL, Outcome.WARN)
+    return CheckResult(
+        check_id=spec.id,
+        title=title,
+        outcome=verdict.outcome,
+        score=verdict.score,
+        summary=verdict.summary,
+        weight=ref.weight,
+        value=verdict.value,
+        threshold=verdict.threshold,
+        unit=verdict.unit,
+        evidence=verdict.evidence,
+        remediation=spec.remediation if failing else None,
+        duration_ms=(time.perf_counter() - began) * 1000,
+    )
+
+
+def _title(spec: CheckSpec, options: Mapping[str, Any]) -> str:
+    try:
+        return spec.title.format(**options)
+    except (KeyError, IndexError, ValueError):
+        return spec.title
+
+
+def _validate(verdict: Verdict) -> None:
+    if not isinstance(verdict, Verdict):
+        raise TypeError(f"a check must return a Verdict, not {type(verdict).__name__}")
+    if verdict.outcome.scored:
+        if verdict.score is None or not 0.0 <= verdict.score <= 1.0:
+            raise ValueError(f"score {verdict.score!r} is outside 0..1")
+    elif verdict.score is not None:
+        raise ValueError(f"an unscored outcome ({verdict.outcome.label}) cannot carry a score")
+    if verdict.outcome in (Outcome.ERROR, Outcome.MANUAL):
+        raise ValueError(f"a check cannot return {verdict.outcome.label}; raise or use the curriculum")
+
+
+def _error(spec: CheckSpec, ref: CheckRef, title: str, message: str) -> CheckResult:
+    return CheckResult(
+        check_id=spec.id, title=title, outcome=Outcome.ERROR, score=None, summary=message, weight=ref.weight
+    )
