@@ -92,6 +92,7 @@ def check(
             origin=func.__module__,
         )
         setattr(func, _CHECK_ATTR, spec)
+        func.__test__ = False  # type: ignore[attr-defined]  # never collected by pytest as a test
         return func
 
     return mark
@@ -103,6 +104,7 @@ def probe(id: str, *, timeout_s: float) -> Callable[[F], F]:
     def mark(func: F) -> F:
         doc = inspect.cleandoc(func.__doc__ or id)
         setattr(func, _PROBE_ATTR, ProbeSpec(id, func, timeout_s, doc, func.__module__))
+        func.__test__ = False  # type: ignore[attr-defined]  # never collected by pytest as a test
         return func
 
     return mark

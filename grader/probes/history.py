@@ -12,6 +12,18 @@ from grader.facts import ProbeContext
 from grader.plugin import probe
 
 MAX_COMMITS = 20_000
+# Generated files whose size says nothing about the work in a commit.
+GENERATED = frozenset(
+    {
+        "package-lock.json",
+        "npm-shrinkwrap.json",
+        "yarn.lock",
+        "pnpm-lock.yaml",
+        "poetry.lock",
+        "uv.lock",
+        "Pipfile.lock",
+    }
+)
 _RECORD = "\x1e"
 _FIELD = "\x1f"
 
@@ -25,7 +37,7 @@ class CommitInfo:
     date: str  # ISO 8601
     subject: str
     files_changed: int
-    insertions: int
+    insertions: int  # lines added, lockfiles excluded
     deletions: int
 
 
@@ -70,9 +82,10 @@ def read_history(target: Path) -> GitHistory:
 
 
 def _history(repo: git.Repo, toplevel: str, subdir: str | None) -> GitHistory:
-    if not repo.head.is_valid():
+    try:
+        head = repo.git.rev_parse("--verify", "-q", "HEAD")
+    except git.GitCommandError:  # HEAD names no commit yet
         return GitHistory(True, "", toplevel, subdir, dirty=_dirty(repo, subdir))
-    head = repo.head.commit.hexsha
     branch = None if repo.head.is_detached else repo.active_branch.name
     scope = ["--", subdir] if subdir else []
     log = _git_text(
@@ -119,6 +132,8 @@ def _parse_log(log: str) -> list[CommitInfo]:
             if len(parts) != 3:
                 continue
             files += 1
+            if parts[2].rsplit("/", 1)[-1] in GENERATED:
+                continue
             added += int(parts[0]) if parts[0].isdigit() else 0
             deleted += int(parts[1]) if parts[1].isdigit() else 0
         commits.append(CommitInfo(sha, author, date, subject, files, added, deleted))

@@ -100,20 +100,19 @@ def repo_facts(ctx: ProbeContext) -> RepoFacts:
         if Path(f).suffix in LANGUAGE_BY_SUFFIX and not _is_vendored(f)
     )
     present = set(files)
-    lock = next(((name, pm) for name, pm in LOCKFILES if name in present), None)
+    lockfile, manager = next(((name, pm) for name, pm in LOCKFILES if name in present), (None, None))
     package_json = _load_json(root, "package.json", present, notes)
-    if package_json is not None and lock is None:
-        manager = _declared_package_manager(package_json)
-        lock = (None, manager) if manager else (None, "npm")
-        notes.append(f"no lockfile: assuming {lock[1]}")
+    if package_json is not None and lockfile is None:
+        manager = _declared_package_manager(package_json) or "npm"
+        notes.append(f"no lockfile: assuming {manager}")
     return RepoFacts(
         root=root,
         files=tuple(sorted(files)),
         tracked=tuple(sorted(tracked)) if tracked is not None else None,
         listing=listing,
         languages=dict(languages),
-        package_manager=lock[1] if lock else None,
-        lockfile=lock[0] if lock else None,
+        package_manager=manager,
+        lockfile=lockfile,
         package_json=package_json,
         pyproject=_load_toml(root, "pyproject.toml", present, notes),
         texts=_notable_texts(root, files),
@@ -172,13 +171,13 @@ def _in_skipped_dir(path: str) -> bool:
 def _walk_files(root: Path) -> list[str]:
     """All files under root, skipping what .gitignore files (at any depth) exclude."""
     found: list[str] = []
-    specs: list[tuple[str, pathspec.PathSpec]] = []
+    specs: list[tuple[str, pathspec.GitIgnoreSpec]] = []
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
         rel_dir = "" if rel_dir == "." else rel_dir + "/"
         if ".gitignore" in filenames:
             lines = (Path(dirpath) / ".gitignore").read_text(encoding="utf-8", errors="replace").splitlines()
-            specs.append((rel_dir, pathspec.PathSpec.from_lines("gitwildmatch", lines)))
+            specs.append((rel_dir, pathspec.GitIgnoreSpec.from_lines(lines)))
 
         def ignored(rel: str) -> bool:
             return any(rel.startswith(base) and spec.match_file(rel[len(base) :]) for base, spec in specs)
