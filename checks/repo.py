@@ -51,7 +51,7 @@ def gitignore(facts: Facts, options: Mapping[str, Any]) -> Verdict:
         return Verdict.failed(
             "no .gitignore at the project root", evidence=(Evidence(f"should ignore: {', '.join(wanted)}"),)
         )
-    spec = pathspec.PathSpec.from_lines("gitwildmatch", text.splitlines())
+    spec = pathspec.GitIgnoreSpec.from_lines(text.splitlines())
     missing = [w for w in wanted if not spec.match_file(w.rstrip("/") + ("/x" if w.endswith("/") else ""))]
     junk = [t for t in (repo.tracked or ()) if any(f"/{d}" in f"/{t}" for d in _JUNK_DIRS)]
     evidence = [Evidence(f"not ignored: {w}", Location(".gitignore")) for w in missing]

@@ -84,21 +84,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _catalogue(args[0], args[1:], out)
         return _grade(build_parser().parse_args(args), out, err)
     except UsageError as exc:
-        err.print(f"grade: error: {exc}", markup=False, highlight=False)
+        _say(f"grade: error: {exc}")
         return EXIT_USAGE
     except GraderError as exc:
-        err.print(f"grade: grader fault: {exc}", markup=False, highlight=False)
+        _say(f"grade: grader fault: {exc}")
         return EXIT_FAULT
     except KeyboardInterrupt:
-        err.print("grade: interrupted", markup=False)
+        _say("grade: interrupted")
         return 130
     except Exception as exc:  # a bug in the grader: say so plainly, full trace only on request
-        err.print(f"grade: internal error: {type(exc).__name__}: {exc}", markup=False, highlight=False)
+        _say(f"grade: internal error: {type(exc).__name__}: {exc}")
         if os.environ.get("GRADE_DEBUG"):
             traceback.print_exc()
         else:
-            err.print("(set GRADE_DEBUG=1 for the traceback; please report it)", markup=False)
+            _say("(set GRADE_DEBUG=1 for the traceback; please report it)")
         return EXIT_FAULT
+
+
+def _say(message: str) -> None:
+    """One unwrapped line on stderr (rich would wrap it at the terminal width)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def _grade(ns: argparse.Namespace, out: Console, err: Console) -> int:
@@ -126,7 +131,7 @@ def _grade(ns: argparse.Namespace, out: Console, err: Console) -> int:
     paths = write_reports(report, ns.out, formats)
     if not ns.quiet:
         print_report(out, report)
-    out.print(_verdict_line(report, paths), markup=False, highlight=False)
+    print(_verdict_line(report, paths), flush=True)
     if report.incomplete:
         return EXIT_FAULT
     return EXIT_PASSED if report.passed else EXIT_FAILED
