@@ -27,10 +27,12 @@ def history_secrets(ctx: ProbeContext) -> HistorySecrets:
     history = ctx.fact("history", GitHistory)
     if not history.is_repo or history.toplevel is None:
         return HistorySecrets(None, history.reason)
+    # grade.toml sits in the graded folder, so its paths are relative to it; the scan's are repo-relative.
+    prefix = f"{history.subdir}/" if history.subdir else ""
     scan = scan_history(
         Path(history.toplevel),
         timeout_s=SCAN_TIMEOUT_S,
-        allow_paths=ctx.config.secrets.allow_paths,
+        allow_paths=tuple(prefix + pattern for pattern in ctx.config.secrets.allow_paths),
         allow_fingerprints=ctx.config.secrets.allow_fingerprints,
         subdir=history.subdir,
     )

@@ -10,6 +10,7 @@ from typing import ClassVar
 from grader.facts import ProbeContext
 from grader.plugin import probe
 from grader.probes.js_tests import scan_js
+from grader.probes.node_tests import is_test_path
 from grader.probes.py_tests import scan_python
 from grader.probes.repo import RepoFacts
 from grader.probes.static_cases import StaticTest
@@ -20,7 +21,6 @@ __test__ = False  # a probe module, not a pytest module, whatever its name says
 MAX_BYTES = 1_000_000
 SKIPPED_DIRS = frozenset({"node_modules", "dist", "build", "coverage"})
 JS_SUFFIXES = frozenset({".js", ".mjs", ".cjs", ".jsx", ".ts", ".mts", ".cts", ".tsx"})
-JS_TEST_DIRS = frozenset({"__tests__", "test", "tests"})
 DECLARATION_FILES = (".d.ts", ".d.mts", ".d.cts")
 
 Scanner = Callable[[str, bytes], tuple[list[StaticTest], str | None]]
@@ -63,18 +63,16 @@ def inventory(root: Path, files: Sequence[str]) -> TestInventory:
 
 
 def _scanner(path: str) -> Scanner | None:
-    """The scanner for a test file, or None if `path` is not one."""
+    """The scanner for a test file (as the test-suite probe defines one), or None if `path` is not one."""
     *dirs, name = path.split("/")
     if SKIPPED_DIRS.intersection(dirs):
         return None
     if name.endswith(".py"):
+        # pytest collects only these names (a tests/conftest.py or helper module holds no tests)
         return scan_python if name.startswith("test_") or name.endswith("_test.py") else None
-    suffixes = PurePosixPath(name).suffixes
-    if not suffixes or suffixes[-1] not in JS_SUFFIXES or name.endswith(DECLARATION_FILES):
+    if name.endswith(DECLARATION_FILES) or PurePosixPath(name).suffix not in JS_SUFFIXES:
         return None
-    if JS_TEST_DIRS.intersection(dirs) or suffixes[-2:-1] in ([".test"], [".spec"]):
-        return scan_js
-    return None
+    return scan_js if is_test_path(path) else None
 
 
 def _scan(root: Path, path: str, scanner: Scanner) -> tuple[list[StaticTest], str | None]:
