@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from contextlib import ExitStack
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from pathlib import Path
 from grader import __version__
 from grader.curriculum import Curriculum, load_curriculum
 from grader.errors import UsageError
-from grader.facts import FactStore, ProbeContext, ProbeListener
+from grader.facts import FactStore, LiveOptions, ProbeContext, ProbeListener
 from grader.model import SCHEMA_VERSION, GradeRequest, Outcome, ProbeRecord, Report, Target
 from grader.plugin import Registry, load_registry
 from grader.probes.history import GitHistory
@@ -39,8 +40,13 @@ def grade(request: GradeRequest, listener: ProbeListener | None = None) -> Repor
     config = load_project_config(root)
     started = datetime.now(UTC)
     began = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="grade-", ignore_cleanup_errors=True) as scratch:
-        store = FactStore(registry.probes, lambda s: _context(root, config, Path(scratch), s, request), listener)
+    with (
+        tempfile.TemporaryDirectory(prefix="grade-", ignore_cleanup_errors=True) as scratch,
+        ExitStack() as teardown,  # services the probes started are stopped here, also on Ctrl-C
+    ):
+        store = FactStore(
+            registry.probes, lambda s: _context(root, config, Path(scratch), s, request, teardown), listener
+        )
         store.start("history")
         criteria = judge_phase(phase, registry.checks, store)
         history = store.get("history")
@@ -80,9 +86,18 @@ def _checked_root(path: Path) -> Path:
     return path.resolve()
 
 
-def _context(root: Path, config: ProjectConfig, scratch: Path, store: FactStore, request: GradeRequest) -> ProbeContext:
-    timeout = request.test_timeout_s or DEFAULT_TEST_TIMEOUT_S
-    return ProbeContext(target=root, config=config, scratch=scratch, store=store, test_timeout_s=timeout)
+def _context(
+    root: Path, config: ProjectConfig, scratch: Path, store: FactStore, request: GradeRequest, teardown: ExitStack
+) -> ProbeContext:
+    return ProbeContext(
+        target=root,
+        config=config,
+        scratch=scratch,
+        store=store,
+        test_timeout_s=request.test_timeout_s or DEFAULT_TEST_TIMEOUT_S,
+        live=LiveOptions(url=request.url, env=dict(request.env)),
+        defer=teardown.callback,
+    )
 
 
 def _target(root: Path, history: object) -> Target:

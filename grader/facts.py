@@ -25,6 +25,26 @@ class FactError:
     message: str
 
 
+class NotRunnable(Exception):
+    """Raised by a probe whose fact cannot be gathered here (no service, no engine): its checks are 'not run'."""
+
+
+@dataclass(frozen=True, slots=True)
+class FactNotRun:
+    """Stored in place of a fact that could not be gathered on this machine or run; says why."""
+
+    probe_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LiveOptions:
+    """How to reach the learner's service: an already running URL, and environment for the one we start."""
+
+    url: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeContext:
     """What a probe may use: the target, the learner's config, a scratch dir and other facts."""
@@ -34,12 +54,16 @@ class ProbeContext:
     scratch: Path
     store: FactStore
     test_timeout_s: float
+    live: LiveOptions = LiveOptions()
+    defer: Callable[[Callable[[], None]], object] = lambda _callback: None  # run at the end of grading, always
 
     def fact(self, probe_id: str, kind: type[T]) -> T:
         """Another probe's fact; raises ProbeError if that probe failed."""
         value = self.store.get(probe_id)
         if isinstance(value, FactError):
             raise ProbeError(f"needs {probe_id!r}, which failed: {value.message}")
+        if isinstance(value, FactNotRun):
+            raise NotRunnable(value.reason)
         if not isinstance(value, kind):
             raise ProbeError(f"fact {probe_id!r} is a {type(value).__name__}, not a {kind.__name__}")
         return value
@@ -105,6 +129,9 @@ class FactStore:
         began = time.perf_counter()
         try:
             value: Any = spec.func(self.make_context(self))
+            error = None
+        except NotRunnable as exc:
+            value = FactNotRun(spec.id, str(exc))
             error = None
         except Exception as exc:  # the fact becomes the error; the run goes on
             error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ProbeError) else str(exc)

@@ -202,3 +202,5 @@ class GradeRequest:
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     test_timeout_s: float | None = None
     load_plugins: bool = True
+    url: str | None = None  # grade this already running service; never start or stop anything
+    env: dict[str, str] = field(default_factory=dict)  # extra environment for the service the grader starts

@@ -8,7 +8,7 @@ from typing import Any
 
 from grader.curriculum import CheckRef, Criterion, Phase
 from grader.errors import UsageError
-from grader.facts import FactError, Facts, FactStore
+from grader.facts import FactError, FactNotRun, Facts, FactStore
 from grader.model import CheckResult, CriterionResult, Outcome, Verdict
 from grader.plugin import CheckSpec
 from grader.scoring import combine_checks
@@ -80,6 +80,16 @@ def run_check(spec: CheckSpec, ref: CheckRef, store: FactStore) -> CheckResult:
     began = time.perf_counter()
     values = {fact: store.get(fact) for fact in spec.requires}
     failed = [v for v in values.values() if isinstance(v, FactError)]
+    not_run = [v for v in values.values() if isinstance(v, FactNotRun)]
+    if not_run and not failed:
+        return CheckResult(
+            check_id=spec.id,
+            title=title,
+            outcome=Outcome.NOT_RUN,
+            score=None,
+            summary=f"not run: {not_run[0].reason}",
+            weight=ref.weight,
+        )
     if failed:
         reason = "; ".join(f"probe {f.probe_id!r} failed: {f.message}" for f in failed)
         return _error(spec, ref, title, f"could not gather facts: {reason}")
