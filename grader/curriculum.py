@@ -204,9 +204,10 @@ class _Parser:
         kind = self.string(table, "kind", where, "completion")
         if kind not in CRITERION_KINDS:
             raise self.fail(where, f"'kind' must be one of {', '.join(CRITERION_KINDS)}, got {kind!r}")
-        ways = [k for k in ("checks", "planned", "manual") if k in table]
-        if len(ways) != 1:
-            raise self.fail(where, "needs exactly one of 'checks', 'planned' or 'manual'")
+        if "manual" in table and ("checks" in table or "planned" in table):
+            raise self.fail(where, "a 'manual' criterion takes no 'checks' or 'planned'")
+        if not any(k in table for k in ("checks", "planned", "manual")):
+            raise self.fail(where, "needs 'checks' and/or 'planned', or 'manual'")
         if "checks" in table and not table["checks"]:
             raise self.fail(where, "'checks' is empty")
         required = table.get("required", False)

@@ -55,10 +55,8 @@ def judge_criterion(criterion: Criterion, checks: Mapping[str, CheckSpec], store
     }
     if criterion.manual is not None:
         return CriterionResult(outcome=Outcome.MANUAL, score=None, manual_reason=criterion.manual, **common)
-    if criterion.planned:
-        results = tuple(_not_yet_automated(check_id) for check_id in criterion.planned)
-        return CriterionResult(outcome=Outcome.NOT_RUN, score=None, checks=results, **common)
     results = tuple(run_check(checks[ref.id], ref, store) for ref in criterion.checks)
+    results += tuple(_not_yet_automated(check_id) for check_id in criterion.planned)
     outcome, score = combine_checks(results)
     return CriterionResult(outcome=outcome, score=score, checks=results, **common)
 

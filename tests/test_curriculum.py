@@ -88,7 +88,7 @@ def test_overrides_win_over_the_file(tmp_path: Path) -> None:
         (GOOD.replace("min = 0.5", "minimum = 0.5"), "has no option 'minimum'"),
         (GOOD.replace("min = 0.5", 'min = "high"'), "must be a float"),
         (GOOD.replace("pass_mark = 60", "pass_mark = 160"), "'pass_mark' must be between 0 and 100"),
-        (GOOD.replace('text = "Tests pass"', 'text = "Tests pass"\nmanual = "x"'), "exactly one of"),
+        (GOOD.replace('text = "Tests pass"', 'text = "Tests pass"\nmanual = "x"'), "a 'manual' criterion takes no"),
         (GOOD.replace("[[phase.criterion]]", '[[phase.criterion]]\nkind = "bonus"'), "'kind' must be one of"),
         (GOOD + GOOD[GOOD.index("[[phase]]") :], "defined twice"),
         (GOOD.replace("id = 1", "id = -1"), "'id' must be a whole number"),

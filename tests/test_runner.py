@@ -176,3 +176,12 @@ def test_duplicate_ids_from_another_module_are_reported_not_registered() -> None
     reg.add_module(other)
     assert reg.checks["t.sum"].title == "sum at least {min}"
     assert any("already defined" in e for e in reg.load_errors)
+
+
+def test_a_partly_automated_criterion_is_judged_by_its_checks_and_shows_the_rest(tmp_path: Path) -> None:
+    reg = registry()
+    (result,) = judge_phase(
+        phase(crit("mixed", ref("t.len"), planned=("obs.dashboards",))), reg.checks, store(reg, tmp_path)
+    )
+    assert (result.outcome, result.score) == (Outcome.PASS, 1.0)
+    assert [c.outcome for c in result.checks] == [Outcome.PASS, Outcome.NOT_RUN]
