@@ -15,6 +15,7 @@ from grader.plugin import ProbeSpec
 from grader.project_config import ProjectConfig
 
 T = TypeVar("T")
+_POLL_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,10 @@ class FactStore:
     _futures: dict[str, Future[Any]] = field(default_factory=dict)
     _outcomes: dict[str, ProbeOutcome] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _local: threading.local = field(default_factory=threading.local)  # which probe this thread runs
+    _began: dict[str, float] = field(default_factory=dict)
+    _waiting: dict[str, float] = field(default_factory=dict)  # seconds each probe spent waiting for others
+    _wait_since: dict[str, float] = field(default_factory=dict)  # when a probe began its current wait
 
     def start(self, probe_id: str) -> Future[Any]:
         """Start a probe in the background (once); return its future."""
@@ -108,22 +113,57 @@ class FactStore:
         return fut
 
     def get(self, probe_id: str) -> Any:
-        """The fact (or a FactError), waiting for the probe up to its timeout."""
+        """The fact (or a FactError), waiting until the probe has spent its own timeout.
+
+        Time a probe spends waiting for other facts does not count against it, so a probe that
+        needs the started service is not timed out while the service installs.
+        """
         fut = self.start(probe_id)
         spec = self.probes.get(probe_id)
         timeout = spec.timeout_s if spec else 0.0
+        caller = getattr(self._local, "probe", None)
+        waited_from = time.monotonic()
+        if caller is not None:
+            with self._lock:
+                self._wait_since[caller] = waited_from
         try:
-            return fut.result(timeout=timeout)
-        except TimeoutError:
-            error = FactError(probe_id, f"probe timed out after {timeout:.0f} s")
-            self._record(probe_id, timeout * 1000, error.message)
-            return error
+            while True:
+                try:
+                    return fut.result(timeout=_POLL_S)
+                except TimeoutError:
+                    if self._own_time(probe_id) > timeout:
+                        return self._timed_out(probe_id, timeout)
+        finally:
+            if caller is not None:
+                with self._lock:
+                    del self._wait_since[caller]
+                    self._waiting[caller] = self._waiting.get(caller, 0.0) + time.monotonic() - waited_from
+
+    def _own_time(self, probe_id: str) -> float:
+        """Seconds the probe has run, not counting its waits for other facts."""
+        now = time.monotonic()
+        with self._lock:
+            began = self._began.get(probe_id)
+            waiting = self._waiting.get(probe_id, 0.0) + now - self._wait_since.get(probe_id, now)
+            return 0.0 if began is None else now - began - waiting
+
+    def _timed_out(self, probe_id: str, timeout: float) -> FactError:
+        error = FactError(probe_id, f"probe timed out after {timeout:.0f} s")
+        fut = self._futures[probe_id]
+        with self._lock:
+            if not fut.done():
+                fut.set_result(error)  # later readers get the error at once; the late value is dropped
+        self._record(probe_id, timeout * 1000, error.message)
+        return fut.result()
 
     def outcomes(self) -> tuple[ProbeOutcome, ...]:
         """Every probe that ran, in the order they finished."""
         return tuple(self._outcomes.values())
 
     def _run(self, spec: ProbeSpec, fut: Future[Any]) -> None:
+        self._local.probe = spec.id
+        with self._lock:
+            self._began[spec.id] = time.monotonic()
         if self.listener:
             self.listener(spec.id, "start", None)
         began = time.perf_counter()
@@ -137,7 +177,9 @@ class FactStore:
             error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ProbeError) else str(exc)
             value = FactError(spec.id, error)
         self._record(spec.id, (time.perf_counter() - began) * 1000, error)
-        fut.set_result(value)
+        with self._lock:
+            if not fut.done():
+                fut.set_result(value)
 
     def _record(self, probe_id: str, duration_ms: float, error: str | None) -> None:
         with self._lock:

@@ -50,6 +50,26 @@ def slow(ctx: ProbeContext) -> int:
     return 1
 
 
+@probe("patient", timeout_s=0.5)
+def patient(ctx: ProbeContext) -> int:
+    """Quick itself, but needs a slower fact first: its wait must not count against its timeout."""
+    ctx.fact("slowish", int)
+    return 2
+
+
+@probe("slowish", timeout_s=5)
+def slowish(ctx: ProbeContext) -> int:
+    """Takes longer than `patient` may take on its own."""
+    time.sleep(1.0)
+    return 1
+
+
+@check("t.patient", title="patient", requires=("patient",), remediation="-")
+def uses_patient(facts: Any, options: Mapping[str, Any]) -> Verdict:
+    """Passes once its fact arrives."""
+    return Verdict.passed("ok")
+
+
 @check("t.sum", title="sum at least {min}", requires=("numbers",), remediation="add numbers", defaults={"min": 5})
 def total(facts: Any, options: Mapping[str, Any]) -> Verdict:
     """Sums the numbers."""
@@ -185,3 +205,9 @@ def test_a_partly_automated_criterion_is_judged_by_its_checks_and_shows_the_rest
     )
     assert (result.outcome, result.score) == (Outcome.PASS, 1.0)
     assert [c.outcome for c in result.checks] == [Outcome.PASS, Outcome.NOT_RUN]
+
+
+def test_time_spent_waiting_for_another_fact_does_not_count_against_a_probe(tmp_path: Path) -> None:
+    reg = registry()
+    (result,) = judge_phase(phase(crit("p", ref("t.patient"))), reg.checks, store(reg, tmp_path))
+    assert result.outcome is Outcome.PASS, result.checks[0].summary

@@ -150,7 +150,7 @@ def send(
         request_body=_request_text(json_body, content),
         status=response.status_code,
         response_headers=_headers(response.headers),
-        response_body=trim(response.text),
+        response_body=_response_text(response),
         elapsed_ms=response.elapsed.total_seconds() * 1000,
     )
     return response, exchange
@@ -171,6 +171,14 @@ def _request_text(json_body: Any, content: bytes | None) -> str | None:
     if content is not None:
         return trim(content.decode("utf-8", errors="replace"))
     return None
+
+
+def _response_text(response: httpx.Response) -> str:
+    """The response body, trimmed, with token and password fields of a JSON body redacted."""
+    try:
+        return trim(json.dumps(_redact_fields(response.json())))
+    except ValueError:
+        return trim(response.text)
 
 
 def _redact_fields(value: Any) -> Any:
