@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import tempfile
-from contextlib import ExitStack
 import time
+from contextlib import ExitStack
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path

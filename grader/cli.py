@@ -4,25 +4,30 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import tomllib
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from rich.console import Console
 
 from grader import __version__
 from grader.api import DEFAULT_TEST_TIMEOUT_S, grade, prepare
 from grader.errors import GraderError, UsageError
+from grader.init_template import write_template
 from grader.model import GradeRequest, Report
+from grader.probes.service_config import parse_env_assignments, read_env_file
 from grader.reporters import REPORTERS, write_reports
 from grader.terminal import Progress, print_catalogue, print_explain, print_report
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_FAULT = 0, 1, 2, 3
 DEFAULT_FORMATS = ("html", "json")
-SUBCOMMANDS = ("checks", "explain")
+SUBCOMMANDS = ("checks", "explain", "init")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="grade",
         description="Grade a backend project against a curriculum phase, with evidence.",
-        epilog="Other commands: `grade checks [--phase N]`, `grade explain CHECK_ID`.",
+        epilog="Other commands: `grade checks [--phase N]`, `grade explain CHECK_ID`, `grade init [PATH] [--force]`.",
     )
     p.add_argument("path", type=Path, help="the project folder (a git repository)")
     p.add_argument("--phase", type=int, required=True, help="0 for the bootcamp week, 1-10 for the phases")
@@ -58,6 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--min-score", type=float, help="pass mark 0-100 (default: the phase's own)")
     p.add_argument("--test-timeout", type=float, default=DEFAULT_TEST_TIMEOUT_S, help="seconds the test suite may run")
+    p.add_argument("--url", help="grade this already running service (never started or stopped by the grader)")
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an environment variable for the service the grader starts (repeatable)",
+    )
+    p.add_argument(
+        "--env-file", type=Path, metavar="FILE", help="environment variables for the service (dotenv syntax)"
+    )
     p.add_argument("--no-plugins", action="store_true", help="do not load third-party check plug-ins")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
     p.add_argument("--version", action="version", version=f"grade {__version__}")
@@ -79,7 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (0 passed, 1 failed, 2 usage error, 3 grader fault)."""
     args = list(sys.argv[1:] if argv is None else argv)
     out, err = Console(), Console(stderr=True)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)  # a cancelled CI job: unwind so started services are stopped
     try:
+        if args and args[0] == "init":
+            return _init(args[1:])
         if args and args[0] in SUBCOMMANDS:
             return _catalogue(args[0], args[1:], out)
         return _grade(build_parser().parse_args(args), out, err)
@@ -101,6 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAULT
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM handler: exit through the normal unwinding, which runs the teardown of started services."""
+    raise SystemExit(128 + signum)
+
+
 def _say(message: str) -> None:
     """One unwrapped line on stderr (rich would wrap it at the terminal width)."""
     print(message, file=sys.stderr, flush=True)
@@ -115,6 +140,10 @@ def _grade(ns: argparse.Namespace, out: Console, err: Console) -> int:
         raise UsageError("--min-score must be between 0 and 100")
     if ns.test_timeout <= 0:
         raise UsageError("--test-timeout must be positive")
+    if ns.url is not None and not _is_http_url(ns.url):
+        raise UsageError(f"--url {ns.url!r}: expected an http:// or https:// URL, e.g. http://127.0.0.1:3000")
+    env = read_env_file(ns.env_file) if ns.env_file is not None else {}
+    env.update(parse_env_assignments(ns.env))
     request = GradeRequest(
         path=ns.path,
         phase=ns.phase,
@@ -125,6 +154,8 @@ def _grade(ns: argparse.Namespace, out: Console, err: Console) -> int:
         overrides=parse_overrides(ns.overrides),
         test_timeout_s=ns.test_timeout,
         load_plugins=not ns.no_plugins,
+        url=ns.url,
+        env=env,
     )
     with Progress(err, enabled=not ns.quiet) as progress:
         report = grade(request, listener=progress.on_probe)
@@ -158,6 +189,24 @@ def parse_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
             value = raw.strip()
         overrides.setdefault(check_id, {})[option] = value
     return overrides
+
+
+def _is_http_url(text: str) -> bool:
+    try:
+        parts = urlsplit(text)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
+
+
+def _init(args: Sequence[str]) -> int:
+    p = _Parser(prog="grade init", description="Write a commented grade.toml documenting every setting.")
+    p.add_argument("path", type=Path, nargs="?", default=Path("."), help="the project folder (default: .)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing grade.toml")
+    ns = p.parse_args(args)
+    target = write_template(ns.path, force=ns.force)
+    print(f"wrote {target}: uncomment the settings your project needs", flush=True)
+    return EXIT_PASSED
 
 
 def _catalogue(command: str, args: Sequence[str], out: Console) -> int:

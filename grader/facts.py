@@ -156,6 +156,11 @@ class FactStore:
         self._record(probe_id, timeout * 1000, error.message)
         return fut.result()
 
+    def started(self) -> tuple[str, ...]:
+        """The probes started so far in this run (the runner starts every needed one up front)."""
+        with self._lock:
+            return tuple(self._futures)
+
     def outcomes(self) -> tuple[ProbeOutcome, ...]:
         """Every probe that ran, in the order they finished."""
         return tuple(self._outcomes.values())

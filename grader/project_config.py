@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import ConfigError
+from grader.probes.api_config import ApiConfig, AuthConfig, parse_api_config, parse_auth_config
+from grader.probes.service_config import ServiceConfig, parse_service_config
 
 CONFIG_NAME = "grade.toml"
 
-# Sections that later parts of the grader read; accepted and kept as they are for now.
-_RESERVED_SECTIONS = frozenset({"service", "services", "api", "auth", "load"})
+# Sections that later parts of the grader will read; accepted and kept as they are for now.
+_RESERVED_SECTIONS = frozenset({"load"})
+_SECTIONS = frozenset({"tests", "secrets", "service", "services", "api", "auth"}) | _RESERVED_SECTIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,9 @@ class ProjectConfig:
     found: bool = False
     tests: TestsConfig = TestsConfig()
     secrets: SecretsConfig = SecretsConfig()
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -50,26 +56,36 @@ def load_project_config(root: Path) -> ProjectConfig:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    unknown = set(raw) - {"tests", "secrets"} - _RESERVED_SECTIONS
+    return parse_project_config(raw, str(path))
+
+
+def parse_project_config(raw: dict[str, Any], source: str = CONFIG_NAME) -> ProjectConfig:
+    """Validate a parsed grade.toml; ConfigError names the source, the section and the problem."""
+    unknown = set(raw) - _SECTIONS
     if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
-    tests = _table(raw, "tests", path, {"timeout", "command"})
-    secrets = _table(raw, "secrets", path, {"allow_paths", "allow_fingerprints"})
+        raise ConfigError(f"{source}: unknown section(s) {', '.join(sorted(unknown))}")
+    tests = _table(raw, "tests", source, {"timeout", "command"})
+    secrets = _table(raw, "secrets", source, {"allow_paths", "allow_fingerprints"})
     return ProjectConfig(
         found=True,
         tests=TestsConfig(
-            timeout_s=_number(tests.get("timeout"), f"{path}: [tests] timeout"),
-            command=_string(tests.get("command"), f"{path}: [tests] command"),
+            timeout_s=_number(tests.get("timeout"), f"{source}: [tests] timeout"),
+            command=_string(tests.get("command"), f"{source}: [tests] command"),
         ),
         secrets=SecretsConfig(
-            allow_paths=_strings(secrets.get("allow_paths", []), f"{path}: [secrets] allow_paths"),
-            allow_fingerprints=_strings(secrets.get("allow_fingerprints", []), f"{path}: [secrets] allow_fingerprints"),
+            allow_paths=_strings(secrets.get("allow_paths", []), f"{source}: [secrets] allow_paths"),
+            allow_fingerprints=_strings(
+                secrets.get("allow_fingerprints", []), f"{source}: [secrets] allow_fingerprints"
+            ),
         ),
+        service=parse_service_config(raw, source),
+        api=parse_api_config(raw.get("api", {})),
+        auth=parse_auth_config(raw.get("auth", {})),
         raw=raw,
     )
 
 
-def _table(raw: dict[str, Any], name: str, path: Path, keys: set[str]) -> dict[str, Any]:
+def _table(raw: dict[str, Any], name: str, path: str, keys: set[str]) -> dict[str, Any]:
     table = raw.get(name, {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [{name}] must be a table")

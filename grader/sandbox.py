@@ -126,16 +126,12 @@ def run_process(
     Raises OSError only when the program cannot be started at all (e.g. not found).
     """
     began = time.monotonic()
-    proc = subprocess.Popen(
-        list(argv), cwd=cwd, env=dict(env), stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True, close_fds=True,
-    )  # fmt: skip
-    _limit_resources(proc.pid)
+    proc = spawn(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stdin=stdin)
     sink = _CappedBuffer(output_cap_bytes)
     assert proc.stdout is not None
     with proc.stdout:
         timed_out = _pump(proc, proc.stdout.fileno(), sink, began + timeout_s)
-        _kill_group(proc.pid)
+        kill_group(proc.pid)
         returncode = proc.wait()
         _drain(proc.stdout.fileno(), sink, time.monotonic() + _DRAIN_S)
     return ProcessResult(
@@ -146,6 +142,26 @@ def run_process(
         output=sink.text(),
         output_bytes=sink.total,
     )
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    stdout: int | IO[Any],
+    stdin: int | IO[Any] = subprocess.DEVNULL,
+) -> subprocess.Popen[bytes]:
+    """Start `argv` in a new session (its own process group), stderr merged into `stdout`, rlimits applied.
+
+    The caller ends it with :func:`kill_group`. Raises OSError when the program cannot be started.
+    """
+    proc = subprocess.Popen(
+        list(argv), cwd=cwd, env=dict(env), stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT,
+        start_new_session=True, close_fds=True,
+    )  # fmt: skip
+    _limit_resources(proc.pid)
+    return proc
 
 
 class _CappedBuffer:
@@ -228,7 +244,7 @@ def _limit_resources(pid: int) -> None:
         pass  # already exited, or a hard limit below ours: nothing to tighten
 
 
-def _kill_group(pgid: int, grace_s: float = KILL_GRACE_S) -> None:
+def kill_group(pgid: int, grace_s: float = KILL_GRACE_S) -> None:
     """SIGTERM every live process of the group, then SIGKILL whatever survives the grace period."""
     if not _group_alive(pgid):
         return
@@ -248,18 +264,24 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 
 def _group_alive(pgid: int) -> bool:
     """Whether any non-zombie process is in the group (zombies may linger where PID 1 never reaps)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
+    if not Path("/proc").is_dir():
         try:
             os.killpg(pgid, 0)
         except (ProcessLookupError, PermissionError):
             return False
         return True
-    for entry in proc.iterdir():
+    return bool(group_pids(pgid))
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The live (non-zombie) processes of a group, from /proc (empty where there is no /proc)."""
+    proc = Path("/proc")
+    pids = []
+    for entry in proc.iterdir() if proc.is_dir() else ():
         state = _proc_group_state(entry) if entry.name.isdigit() else None
         if state is not None and state[0] == pgid and state[1] not in "ZXx":
-            return True
-    return False
+            pids.append(int(entry.name))
+    return pids
 
 
 def _proc_group_state(entry: Path) -> tuple[int, str] | None:

@@ -69,13 +69,13 @@ def test_version_checks_and_explain() -> None:
     assert grade("--version").stdout.strip() == f"grade {__version__}"
     listing = grade("checks", "--phase", "1")
     assert listing.returncode == 0
-    for expected in ("50+ unit tests passing", "tests.count (min=50)", "not yet automated: api.crud", "Swagger docs"):
+    for expected in ("50+ unit tests passing", "tests.count (min=50)", "service.start; api.crud", "Swagger docs"):
         assert expected in listing.stdout
     explained = grade("explain", "tests.coverage")
     assert explained.returncode == 0
     assert "threshold option: min" in explained.stdout and "How to fix a failure" in explained.stdout
     assert "phase 7: All projects >80% test coverage" in explained.stdout
-    planned = grade("explain", "api.crud")
+    planned = grade("explain", "perf.latency_p95")
     assert planned.returncode == 0 and "not yet automated" in planned.stdout
 
 

@@ -57,8 +57,11 @@ def test_the_good_express_project_passes_every_check(reports: dict[str, Report])
     assert by_id["tests.coverage"].value is not None and by_id["tests.coverage"].value > 85
     assert report.passed and report.score == 100.0 and not report.incomplete
     assert report.target.commit is not None and len(report.target.commit) == 40
-    planned = [c for c in report.criteria if c.outcome is Outcome.NOT_RUN]
-    assert {c.text for c in planned} >= {"All CRUD operations working", "Swagger docs complete"}
+    # Every criterion passes; schemathesis may leave an auth operation untested once the app's own
+    # 20-per-15-minutes auth limit is spent by the grader's traffic, which is a warning, never a fail.
+    outcomes = {c.text: c.outcome for c in report.criteria}
+    assert set(outcomes.values()) <= {Outcome.PASS, Outcome.WARN}, outcomes
+    assert all(c.outcome is Outcome.PASS or "rate limited" in str(c.checks) for c in report.criteria)
 
 
 def test_the_flawed_express_project_fails_each_flaw_with_evidence(reports: dict[str, Report]) -> None:
@@ -77,6 +80,11 @@ def test_the_flawed_express_project_fails_each_flaw_with_evidence(reports: dict[
     rendered = json.dumps([e.message + (e.detail or "") for e in secrets.evidence])
     assert all(value not in rendered for value in FAKE_SECRETS.values())
     assert ".env is tracked by git" in by_id["repo.env_example"].summary
+    assert by_id["service.start"].outcome is Outcome.PASS
+    for live_check in ("api.errors", "api.validation", "api.openapi"):
+        result = by_id[live_check]
+        assert result.outcome is Outcome.FAIL, (live_check, result.summary)
+        assert any(e.detail and e.detail.startswith("> ") for e in result.evidence), live_check  # request shown
     assert not report.passed and report.score is not None and report.score < report.pass_mark
 
 

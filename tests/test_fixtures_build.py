@@ -13,7 +13,7 @@ from fixtures import build
 from fixtures.build import FAKE_SECRETS, HistoryError, build_repo, fixture_files, load_history
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-EXPECTED_COMMITS = {"express-good": 9, "express-flawed": 3, "python-flask": 5}
+EXPECTED_COMMITS = {"express-good": 15, "express-flawed": 3, "python-flask": 6}
 
 
 GIT_ENV = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}  # ignore GIT_DIR etc. from hooks
@@ -198,7 +198,7 @@ def test_refuses_a_non_empty_destination(tmp_path: Path) -> None:
 
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert build.main(["python-flask", str(tmp_path / "cli")]) == 0
-    assert "5 commits" in capsys.readouterr().out
+    assert "6 commits" in capsys.readouterr().out
     assert build.main(["--list"]) == 0
     assert capsys.readouterr().out.split() == sorted(EXPECTED_COMMITS)
     assert build.main(["no-such-fixture", str(tmp_path / "x")]) == 1

@@ -117,6 +117,17 @@ def live_service(ctx: ProbeContext) -> LiveService:
     return facts.live
 
 
+# Probes that talk to the service; one that disturbs it (a burst, a restart) waits for them first.
+LIVE_PREFIXES = ("http.", "api.", "auth.", "obs.")
+
+
+def settle_live_probes(ctx: ProbeContext, own: str) -> None:
+    """Wait until every other live probe of this run has its fact, so a burst or restart disturbs none."""
+    for probe_id in ctx.store.started():
+        if probe_id != own and probe_id.startswith(LIVE_PREFIXES):
+            ctx.store.get(probe_id)
+
+
 def send(
     client: httpx.Client,
     method: str,
@@ -176,9 +187,11 @@ def _request_text(json_body: Any, content: bytes | None) -> str | None:
 def _response_text(response: httpx.Response) -> str:
     """The response body, trimmed, with token and password fields of a JSON body redacted."""
     try:
-        return trim(json.dumps(_redact_fields(response.json())))
+        body = response.json()
     except ValueError:
         return trim(response.text)
+    redacted = _redact_fields(body)
+    return trim(response.text if redacted == body else json.dumps(redacted))
 
 
 def _redact_fields(value: Any) -> Any:

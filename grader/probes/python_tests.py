@@ -75,21 +75,27 @@ def run_python_suite(ws: SuiteWorkspace, *, timeout_s: float, install_timeout_s:
     ws.language = "python"
     if command is None and not any(f.endswith(".py") and is_python_test(f) for f in ws.repo.files):
         return ws.finish("no_tests", "no test files (test_*.py or *_test.py) were found")
+    env = install_python_project(ws, [*requirement_args(ws), "pytest", "coverage"], install_timeout_s)
+    if isinstance(env, TestRun):
+        return env
+    if command is not None:
+        return run_custom_command(ws, command, timeout_s=timeout_s, env=env, coverage=lambda: None)
+    return _run_pytest(ws, str(ws.root / "venv" / "bin" / "python"), env, timeout_s)
+
+
+def install_python_project(ws: SuiteWorkspace, deps: Sequence[str], timeout_s: float) -> dict[str, str] | TestRun:
+    """A fresh venv at `ws.root/venv` with `deps` pip-installed: the env to run in, or a TestRun saying what failed."""
     venv = ws.root / "venv"
-    made = ws.run([sys.executable, "-m", "venv", "--clear", str(venv)], timeout_s=install_timeout_s, cwd=ws.root)
+    made = ws.run([sys.executable, "-m", "venv", "--clear", str(venv)], timeout_s=timeout_s, cwd=ws.root)
     if not made.ok:
         return ws.failed_step("install_failed", "creating the virtualenv", made)
     ws.package_manager = "pip"
     python = str(venv / "bin" / "python")
-    deps = [*requirement_args(ws), "pytest", "coverage"]
-    installed = ws.run([python, "-m", "pip", "install", "--progress-bar", "off", *deps], timeout_s=install_timeout_s)
+    installed = ws.run([python, "-m", "pip", "install", "--progress-bar", "off", *deps], timeout_s=timeout_s)
     if not installed.ok:
         return ws.failed_step("install_failed", "pip install", installed)
     ws.notes.append(f"pip install took {installed.duration_s:.1f} s")
-    env = {"PATH": f"{venv / 'bin'}{os.pathsep}{ws.env()['PATH']}", "VIRTUAL_ENV": str(venv)}
-    if command is not None:
-        return run_custom_command(ws, command, timeout_s=timeout_s, env=env, coverage=lambda: None)
-    return _run_pytest(ws, python, env, timeout_s)
+    return {"PATH": f"{venv / 'bin'}{os.pathsep}{ws.env()['PATH']}", "VIRTUAL_ENV": str(venv)}
 
 
 def _run_pytest(ws: SuiteWorkspace, python: str, env: dict[str, str], timeout_s: float) -> TestRun:
