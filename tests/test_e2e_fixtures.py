@@ -145,3 +145,25 @@ def test_the_cli_writes_reports_and_exits_by_verdict(fixture_repos: dict[str, Pa
     )
     assert good.returncode == 0, good.stdout + good.stderr
     assert good.stdout.startswith("PASSED: phase 1 100.0/100")
+
+
+def test_a_service_that_crashes_at_start_gives_one_clear_failure_and_no_wall_of_errors(tmp_path: Path) -> None:
+    require_tool("node")
+    project = tmp_path / "crashy"
+    project.mkdir()
+    (project / "package.json").write_text(
+        json.dumps({"name": "crashy", "scripts": {"start": "node server.js"}, "dependencies": {}})
+    )
+    (project / "package-lock.json").write_text(
+        json.dumps({"name": "crashy", "lockfileVersion": 3, "requires": True, "packages": {"": {"name": "crashy"}}})
+    )
+    (project / "server.js").write_text("console.error('boom: cannot connect to database'); process.exit(3);\n")
+    report = grade(GradeRequest(path=project, phase=1, only=("service.start", "api.crud", "auth.flow")))
+    by_id = results(report)
+    start = by_id["service.start"]
+    assert start.outcome is Outcome.FAIL
+    assert any("boom: cannot connect to database" in (e.detail or "") for e in start.evidence)
+    for live in ("api.crud", "auth.flow"):
+        assert by_id[live].outcome is Outcome.NOT_RUN
+        assert by_id[live].summary.startswith("not run: service did not start")
+    assert not report.passed and not report.incomplete
