@@ -12,24 +12,24 @@ from checks.api import NO_RESOURCE, api_crud, api_errors, api_json
 from grader.model import Outcome
 from grader.probes.live import Operation
 from tests.live.conftest import Serve
-from tests.live.http_harness import EXPRESS_GOOD_API, Reply, api_map, fact_store, judge, python_service
+from tests.live.harness import EXPRESS_GOOD_API, Reply, api_map, fact_store, judge, python_service
 
 pytestmark = pytest.mark.slow
 
 TODOS_API = api_map(
-    "/todos",
     Operation("GET", "/todos"),
     Operation("POST", "/todos"),
     Operation("GET", "/todos/{id}"),
     Operation("PUT", "/todos/{id}"),
     Operation("DELETE", "/todos/{id}"),
+    resource="/todos",
 )
 ITEMS_API = api_map(
-    "/items",
     Operation("GET", "/items"),
     Operation("POST", "/items"),
     Operation("GET", "/items/{id}"),
     Operation("PATCH", "/items/{id}"),
+    resource="/items",
 )
 PY_TRACEBACK = 'Traceback (most recent call last):\n  File "/app/server.py", line 12, in do_POST\nValueError: bad'
 
@@ -137,9 +137,9 @@ def test_a_python_traceback_in_an_error_is_a_leak(tmp_path: Path) -> None:
 
 def test_no_resource_and_no_service(tmp_path: Path) -> None:
     with python_service(lambda method, path, body: Reply(404, {"error": "nope"})) as live:
-        result = judge(fact_store(live, api_map(None), tmp_path / "a"), api_crud)
+        result = judge(fact_store(live, api_map(), tmp_path / "a"), api_crud)
     assert result.outcome is Outcome.FAIL and result.summary == NO_RESOURCE
-    down = fact_store(None, TODOS_API, tmp_path / "b")
+    down = fact_store(None, TODOS_API, tmp_path / "b", down_reason="npm start exited with 1")
     for check in (api_json, api_crud, api_errors):
         result = judge(down, check)
         assert result.outcome is Outcome.NOT_RUN

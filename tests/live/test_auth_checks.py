@@ -16,13 +16,13 @@ from grader.plugin import CheckFunc
 from grader.probes import http_auth
 from grader.probes.live import REDACTED, ApiMap, LiveService, Operation
 from tests.live.conftest import Serve
-from tests.live.standins import CREDENTIALS, GOOD_API, api_map, evidence_text, python_server, run_live
+from tests.live.harness import CREDENTIALS, EXPRESS_GOOD_API, api_map, evidence_text, fact_store, judge, python_service
 
 pytestmark = pytest.mark.slow
 
 
 def run(live: LiveService, api: ApiMap, check: CheckFunc, tmp: Path, **options: Any) -> CheckResult:
-    return run_live(live, api, check, tmp, (http_auth,), **options)
+    return judge(fact_store(live, api, tmp, http_auth), check, **options)
 
 
 def marks(result: CheckResult) -> dict[str, str]:
@@ -45,7 +45,7 @@ def assert_no_secrets(result: CheckResult, *secrets: str) -> None:
 
 
 def test_auth_flow_passes_on_express_good(serve: Serve, tmp_path: Path) -> None:
-    result = run(serve("express-good"), GOOD_API, auth_flow, tmp_path)
+    result = run(serve("express-good"), EXPRESS_GOOD_API, auth_flow, tmp_path)
     assert result.outcome is Outcome.PASS, evidence_text(result)
     assert result.score == 1.0
     assert set(marks(result).values()) == {"pass"}
@@ -56,13 +56,13 @@ def test_auth_flow_passes_on_express_good(serve: Serve, tmp_path: Path) -> None:
 
 
 def test_auth_flow_warns_on_long_lived_tokens(serve: Serve, tmp_path: Path) -> None:
-    result = run(serve("express-good", {"JWT_EXPIRES_IN": "7d"}), GOOD_API, auth_flow, tmp_path)
+    result = run(serve("express-good", {"JWT_EXPIRES_IN": "7d"}), EXPRESS_GOOD_API, auth_flow, tmp_path)
     assert result.outcome is Outcome.WARN
     assert "tokens live 168 h" in result.summary
 
 
 def test_refresh_rotation_passes_on_express_good(serve: Serve, tmp_path: Path) -> None:
-    result = run(serve("express-good"), GOOD_API, refresh_rotation, tmp_path)
+    result = run(serve("express-good"), EXPRESS_GOOD_API, refresh_rotation, tmp_path)
     assert result.outcome is Outcome.PASS, evidence_text(result)
     assert "in the JSON field refreshToken" in evidence_text(result)
     assert "replaying the used refresh token: POST /auth/refresh -> 401" in evidence_text(result)
@@ -70,7 +70,7 @@ def test_refresh_rotation_passes_on_express_good(serve: Serve, tmp_path: Path) -
 
 
 def test_refresh_rotation_without_endpoint_fails_with_advice(tmp_path: Path) -> None:
-    api = api_map(GOOD_API.operations, resource="/tasks", register="/auth/register", login="/auth/login")
+    api = api_map(*EXPRESS_GOOD_API.operations, resource="/tasks", register="/auth/register", login="/auth/login")
     nowhere = LiveService("http://127.0.0.1:9", managed=False)  # no request is sent without a refresh route
     result = run(nowhere, api, refresh_rotation, tmp_path)
     assert result.outcome is Outcome.FAIL
@@ -83,10 +83,8 @@ def test_refresh_rotation_without_endpoint_fails_with_advice(tmp_path: Path) -> 
 def test_auth_flow_on_express_flawed(serve: Serve, tmp_path: Path) -> None:
     user = {"type": "object", "required": ["username", "password"], "properties": {"username": {}, "password": {}}}
     api = api_map(
-        (
-            Operation("POST", "/users/register", request_schema=user),
-            Operation("POST", "/users/login", request_schema=user),
-        ),
+        Operation("POST", "/users/register", request_schema=user),
+        Operation("POST", "/users/login", request_schema=user),
         resource="/todos",
         register="/users/register",
         login="/users/login",
@@ -153,11 +151,9 @@ class CarelessAuth(BaseHTTPRequestHandler):
 
 
 CARELESS_API = api_map(
-    (
-        Operation("POST", "/register", request_schema=CREDENTIALS),
-        Operation("POST", "/login", request_schema=CREDENTIALS),
-        Operation("GET", "/me", requires_auth=True),
-    ),
+    Operation("POST", "/register", request_schema=CREDENTIALS),
+    Operation("POST", "/login", request_schema=CREDENTIALS),
+    Operation("GET", "/me", requires_auth=True),
     register="/register",
     login="/login",
     refresh="/refresh",
@@ -165,7 +161,7 @@ CARELESS_API = api_map(
 
 
 def test_auth_flow_fails_every_mistake_of_a_careless_service(tmp_path: Path) -> None:
-    with python_server(CarelessAuth) as live:
+    with python_service(CarelessAuth, managed=False) as live:
         result = run(live, CARELESS_API, auth_flow, tmp_path)
     assert result.outcome is Outcome.FAIL
     assert marks(result) == {
@@ -187,7 +183,7 @@ def test_auth_flow_fails_every_mistake_of_a_careless_service(tmp_path: Path) -> 
 
 
 def test_refresh_rotation_fails_when_the_token_never_changes(tmp_path: Path) -> None:
-    with python_server(CarelessAuth) as live:
+    with python_service(CarelessAuth, managed=False) as live:
         result = run(live, CARELESS_API, refresh_rotation, tmp_path)
     assert result.outcome is Outcome.FAIL
     assert marks(result)["the refresh token is rotated"] == "fail"

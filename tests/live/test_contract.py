@@ -15,8 +15,8 @@ import pytest
 from grader.model import Outcome
 from grader.probes.contract import ACCEPTED_INVALID, SERVER_ERROR, ContractRun
 from grader.probes.live import LiveService
-from tests.live.api_support import api_store, judge
 from tests.live.conftest import Serve
+from tests.live.harness import fact_store, judge
 
 
 def _body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +105,7 @@ def notes_server() -> Iterator[Callable[[bool], LiveService]]:
 def test_api_validation_finds_no_server_error_on_express_good(
     serve: Serve, installed_fixture: Callable[[str], Path]
 ) -> None:
-    store = api_store(installed_fixture("express-good"), serve("express-good"))
+    store = fact_store(serve("express-good"), None, installed_fixture("express-good"))
     began = time.monotonic()
     result = judge(store, "api.validation")
     elapsed = time.monotonic() - began
@@ -118,7 +118,7 @@ def test_api_validation_finds_no_server_error_on_express_good(
 
 
 def test_a_500_on_a_bad_body_is_a_finding_with_the_request(tmp_path: Path, notes_server: Any) -> None:
-    store = api_store(tmp_path, notes_server(True))
+    store = fact_store(notes_server(True), None, tmp_path)
     result = judge(store, "api.validation")
     run = store.get("api.negative")
     assert isinstance(run, ContractRun)
@@ -134,7 +134,7 @@ def test_a_500_on_a_bad_body_is_a_finding_with_the_request(tmp_path: Path, notes
 
 
 def test_without_a_spec_never_valid_bodies_are_sent_to_the_grade_toml_routes(tmp_path: Path, notes_server: Any) -> None:
-    store = api_store(tmp_path, notes_server(False), {"api": {"routes": ["POST /notes", "GET /health"]}})
+    store = fact_store(notes_server(False), None, tmp_path, config={"api": {"routes": ["POST /notes", "GET /health"]}})
     result = judge(store, "api.validation")
     run = store.get("api.negative")
     assert isinstance(run, ContractRun)

@@ -17,13 +17,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, Summary, ge
 from checks.observability import obs_health, obs_metrics, obs_structured_logs
 from grader.model import Outcome
 from grader.probes.live import LiveService
-from grader.project_config import parse_project_config
 from tests.live.conftest import free_port, wait_until_answering
-from tests.live.http_harness import EXPRESS_GOOD_API, Handler, Reply, api_map, fact_store, judge, python_service
+from tests.live.harness import EXPRESS_GOOD_API, Handler, Reply, api_map, fact_store, judge, python_service
 
 pytestmark = pytest.mark.slow
 
-NO_API = api_map(None)
+NO_API = api_map()
 PROMETHEUS_TYPE = "text/plain; version=0.0.4"
 
 
@@ -90,9 +89,9 @@ def test_a_slow_health_endpoint_fails_with_its_median(tmp_path: Path) -> None:
 
 
 def test_a_plain_text_health_endpoint_at_the_configured_path_warns(tmp_path: Path) -> None:
-    config = parse_project_config({"service": {"health": "/api/v1/ping"}})
+    config = {"service": {"health": "/api/v1/ping"}}
     with python_service(_health_app("/api/v1/ping", Reply(200, "OK", "text/plain"))) as live:
-        result = judge(fact_store(live, NO_API, tmp_path, config), obs_health)
+        result = judge(fact_store(live, NO_API, tmp_path, config=config), obs_health)
     assert result.outcome is Outcome.WARN and result.score == 0.9
     assert result.summary.startswith("GET /api/v1/ping: median")
 

@@ -17,8 +17,8 @@ import pytest
 from grader.model import Outcome
 from grader.probes.contract import NON_CONFORMING, ContractRun
 from grader.probes.live import ApiMap, LiveService
-from tests.live.api_support import api_store, judge
 from tests.live.conftest import Serve, free_port, wait_until_answering
+from tests.live.harness import fact_store, judge
 
 ITEM_SPEC = {
     "openapi": "3.0.3",
@@ -109,7 +109,7 @@ def test_the_spec_is_discovered_over_http_from_express_good(
     serve: Serve, installed_fixture: Callable[[str], Path]
 ) -> None:
     live = serve("express-good")
-    api = api_store(installed_fixture("express-good"), live).get("api")
+    api = fact_store(live, None, installed_fixture("express-good")).get("api")
     assert isinstance(api, ApiMap), api
     assert (api.source, api.valid, api.problems) == ("/api-docs.json", True, ())
     ops = {(op.method, op.path): op for op in api.operations}
@@ -119,7 +119,7 @@ def test_the_spec_is_discovered_over_http_from_express_good(
 
 
 def test_api_openapi_passes_on_express_good(serve: Serve, installed_fixture: Callable[[str], Path]) -> None:
-    store = api_store(installed_fixture("express-good"), serve("express-good"))
+    store = fact_store(serve("express-good"), None, installed_fixture("express-good"))
     began = time.monotonic()
     result = judge(store, "api.openapi")
     run = store.get("api.conformance")
@@ -133,7 +133,7 @@ def test_api_openapi_finds_an_undocumented_route_and_an_answer_that_breaks_the_s
     items_app: tuple[Path, LiveService],
 ) -> None:
     root, live = items_app
-    result = judge(api_store(root, live), "api.openapi")
+    result = judge(fact_store(live, None, root), "api.openapi")
     assert result.outcome is Outcome.FAIL and result.score is not None and 0 < result.score < 1
     undocumented = next(e for e in result.evidence if e.message == "undocumented route: GET /admin/stats")
     assert undocumented.location is not None and undocumented.location.path == "src/app.js"

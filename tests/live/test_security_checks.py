@@ -18,21 +18,20 @@ from grader.plugin import CheckFunc, ProbeSpec
 from grader.probes import http_security
 from grader.probes.live import ApiMap, LiveService, Operation
 from tests.live.conftest import Serve
-from tests.live.http_harness import judge
-from tests.live.standins import GOOD_API, api_map, evidence_text, live_store, python_server, run_live
+from tests.live.harness import EXPRESS_GOOD_API, api_map, evidence_text, fact_store, judge, python_service
 
 pytestmark = pytest.mark.slow
 
 
 def run(live: LiveService, api: ApiMap, check: CheckFunc, tmp: Path, config: Any = None, **options: Any) -> CheckResult:
-    return run_live(live, api, check, tmp, (http_security,), config, **options)
+    return judge(fact_store(live, api, tmp, http_security, config=config), check, **options)
 
 
 # --- express-good (helmet, a CORS allowlist, express-rate-limit per group) ---------------------
 
 
 def test_headers_pass_on_express_good(serve: Serve, tmp_path: Path) -> None:
-    result = run(serve("express-good"), GOOD_API, security_headers, tmp_path)
+    result = run(serve("express-good"), EXPRESS_GOOD_API, security_headers, tmp_path)
     assert result.outcome is Outcome.PASS, evidence_text(result)
     text = evidence_text(result)
     assert "X-Content-Type-Options: nosniff: 20/20 points, seen 'nosniff'" in text
@@ -45,7 +44,7 @@ def test_headers_pass_on_express_good(serve: Serve, tmp_path: Path) -> None:
 
 
 def test_cors_on_express_good_is_closed_to_strangers(serve: Serve, tmp_path: Path) -> None:
-    result = run(serve("express-good"), GOOD_API, security_cors, tmp_path)
+    result = run(serve("express-good"), EXPRESS_GOOD_API, security_cors, tmp_path)
     assert result.outcome is Outcome.PASS, evidence_text(result)
     assert "CORS is closed: no origin is allowed" in evidence_text(result)
 
@@ -53,7 +52,7 @@ def test_cors_on_express_good_is_closed_to_strangers(serve: Serve, tmp_path: Pat
 def test_cors_preflight_from_the_configured_origin(serve: Serve, tmp_path: Path) -> None:
     live = serve("express-good", {"CORS_ORIGINS": "https://app.example"})
     config = {"api": {"cors_origin": "https://app.example"}}
-    result = run(live, GOOD_API, security_cors, tmp_path, config)
+    result = run(live, EXPRESS_GOOD_API, security_cors, tmp_path, config)
     assert result.outcome is Outcome.PASS, evidence_text(result)
     assert "OPTIONS /tasks -> 204 from origin https://app.example (grade.toml [api] cors_origin)" in evidence_text(
         result
@@ -61,7 +60,7 @@ def test_cors_preflight_from_the_configured_origin(serve: Serve, tmp_path: Path)
 
 
 def test_rate_limit_on_express_good(serve: Serve, tmp_path: Path) -> None:
-    result = run(serve("express-good"), GOOD_API, security_rate_limit, tmp_path)
+    result = run(serve("express-good"), EXPRESS_GOOD_API, security_rate_limit, tmp_path)
     assert result.outcome is Outcome.PASS, evidence_text(result)
     text = evidence_text(result)
     # 20 per 15 min on /auth, 100 a minute on the API; the grader's own earlier requests count (no restart).
@@ -76,7 +75,7 @@ def test_rate_limit_on_express_good(serve: Serve, tmp_path: Path) -> None:
 # --- express-flawed (no helmet, X-Powered-By, no limits) ---------------------------------------
 
 FLAWED_API = api_map(
-    (Operation("GET", "/todos"), Operation("POST", "/users/login")), resource="/todos", login="/users/login"
+    Operation("GET", "/todos"), Operation("POST", "/users/login"), resource="/todos", login="/users/login"
 )
 
 
@@ -129,14 +128,16 @@ class Permissive(BaseHTTPRequestHandler):
 
 
 PERMISSIVE_API = api_map(
-    (Operation("GET", "/health"), Operation("GET", "/items", requires_auth=True), Operation("POST", "/login")),
+    Operation("GET", "/health"),
+    Operation("GET", "/items", requires_auth=True),
+    Operation("POST", "/login"),
     resource="/items",
     login="/login",
 )
 
 
 def test_cors_fails_when_the_hostile_origin_is_reflected(tmp_path: Path) -> None:
-    with python_server(Permissive) as live:
+    with python_service(Permissive, managed=False) as live:
         result = run(live, PERMISSIVE_API, security_cors, tmp_path)
     assert result.outcome is Outcome.FAIL
     assert "reflects the hostile origin (Access-Control-Allow-Origin 'https://evil.example')" in evidence_text(result)
@@ -145,7 +146,7 @@ def test_cors_fails_when_the_hostile_origin_is_reflected(tmp_path: Path) -> None
 
 
 def test_headers_flag_powered_by_and_server_version(tmp_path: Path) -> None:
-    with python_server(Permissive) as live:
+    with python_service(Permissive, managed=False) as live:
         result = run(live, PERMISSIVE_API, security_headers, tmp_path)
     assert result.outcome is Outcome.FAIL
     assert "no version in Server: 0/10 points, seen 'BaseHTTP/" in evidence_text(result)
@@ -153,7 +154,7 @@ def test_headers_flag_powered_by_and_server_version(tmp_path: Path) -> None:
 
 
 def test_rate_limit_fails_without_limits_and_stays_bounded(tmp_path: Path) -> None:
-    with python_server(Permissive) as live:
+    with python_service(Permissive, managed=False) as live:
         result = run(live, PERMISSIVE_API, security_rate_limit, tmp_path)
     assert result.outcome is Outcome.FAIL
     text = evidence_text(result)
@@ -201,13 +202,15 @@ def marker_probe(ctx: ProbeContext) -> str:
 
 def test_rate_limit_restarts_first_and_runs_after_other_live_probes(tmp_path: Path) -> None:
     api = api_map(
-        (Operation("POST", "/login"), Operation("GET", "/items"), Operation("GET", "/stats")),
+        Operation("POST", "/login"),
+        Operation("GET", "/items"),
+        Operation("GET", "/stats"),
         resource="/items",
         login="/login",
     )
-    with python_server(Limited) as served:
+    with python_service(Limited, managed=False) as served:
         live = LiveService(served.base_url, managed=True, restart=Limited.restart)
-        store = live_store(live, api, (http_security,), tmp_path)
+        store = fact_store(live, api, tmp_path, http_security)
         store.probes = {**store.probes, "obs.marker": ProbeSpec("obs.marker", marker_probe, 10, "stand-in")}
         store.start("obs.marker")  # as the runner starts every probe a phase needs before judging
         result = judge(store, security_rate_limit)

@@ -16,7 +16,7 @@ from grader.probes.api_config import parse_api_config, parse_auth_config
 from grader.probes.live import ApiMap
 from grader.probes.openapi import example_body, unique_suffix
 from grader.probes.routes import scan_routes
-from tests.live.api_support import api_store, judge
+from tests.live.harness import fact_store, judge
 
 TASKS_SPEC = """\
 openapi: 3.0.3
@@ -82,7 +82,7 @@ def write(root: Path, files: dict[str, str]) -> Path:
 
 
 def api_of(root: Path, config: dict[str, Any] | None = None) -> ApiMap:
-    value = api_store(root, None, config).get("api")
+    value = fact_store(None, None, root, config=config).get("api")
     assert isinstance(value, ApiMap), value
     return value
 
@@ -312,7 +312,7 @@ def test_api_openapi_without_a_service_still_judges_the_document_and_the_routes(
             app.get('/api-docs', (req, res) => res.send('docs'));
         """,
     }
-    result = judge(api_store(write(tmp_path, files), None), "api.openapi")
+    result = judge(fact_store(None, None, write(tmp_path, files)), "api.openapi")
     assert result.outcome is Outcome.FAIL and result.score is not None and 0.5 < result.score < 1
     messages = [e.message for e in result.evidence]
     assert "undocumented route: GET /admin/stats" in messages
@@ -324,11 +324,11 @@ def test_api_openapi_without_a_service_still_judges_the_document_and_the_routes(
 
 
 def test_api_openapi_fails_without_a_document_and_says_where_it_looked(tmp_path: Path) -> None:
-    result = judge(api_store(write(tmp_path, {"src/app.js": ""}), None), "api.openapi")
+    result = judge(fact_store(None, None, write(tmp_path, {"src/app.js": ""})), "api.openapi")
     assert (result.outcome, result.score) == (Outcome.FAIL, 0.0)
     assert result.evidence[0].message.startswith("no OpenAPI document found")
 
 
 def test_api_validation_is_not_run_without_a_service(tmp_path: Path) -> None:
-    result = judge(api_store(write(tmp_path, {"openapi.yaml": TASKS_SPEC}), None), "api.validation")
+    result = judge(fact_store(None, None, write(tmp_path, {"openapi.yaml": TASKS_SPEC})), "api.validation")
     assert result.outcome is Outcome.NOT_RUN and "service did not start" in result.summary
