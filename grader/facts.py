@@ -97,20 +97,26 @@ class FactStore:
     _waiting: dict[str, float] = field(default_factory=dict)  # seconds each probe spent waiting for others
     _wait_since: dict[str, float] = field(default_factory=dict)  # when a probe began its current wait
 
-    def start(self, probe_id: str) -> Future[Any]:
-        """Start a probe in the background (once); return its future."""
+    def start(self, *probe_ids: str) -> Future[Any]:
+        """Start probes in the background (each once); return the future of the first.
+
+        All of them are registered before any begins, so a probe that waits for "every other
+        probe of this run" (a burst, a restart) sees the whole set.
+        """
+        new: list[tuple[str, Future[Any]]] = []
         with self._lock:
-            fut = self._futures.get(probe_id)
-            if fut is not None:
-                return fut
-            fut = Future()
-            self._futures[probe_id] = fut
-        spec = self.probes.get(probe_id)
-        if spec is None:
-            fut.set_result(FactError(probe_id, f"no probe provides {probe_id!r}"))
-            return fut
-        threading.Thread(target=self._run, args=(spec, fut), name=f"probe:{probe_id}", daemon=True).start()
-        return fut
+            for probe_id in probe_ids:
+                if probe_id not in self._futures:
+                    self._futures[probe_id] = Future()
+                    new.append((probe_id, self._futures[probe_id]))
+            first = self._futures[probe_ids[0]]
+        for probe_id, fut in new:
+            spec = self.probes.get(probe_id)
+            if spec is None:
+                fut.set_result(FactError(probe_id, f"no probe provides {probe_id!r}"))
+            else:
+                threading.Thread(target=self._run, args=(spec, fut), name=f"probe:{spec.id}", daemon=True).start()
+        return first
 
     def get(self, probe_id: str) -> Any:
         """The fact (or a FactError), waiting until the probe has spent its own timeout.

@@ -38,9 +38,9 @@ def _with_checks(criterion: Criterion, refs: tuple[CheckRef, ...]) -> Criterion:
 
 def judge_phase(phase: Phase, checks: Mapping[str, CheckSpec], store: FactStore) -> tuple[CriterionResult, ...]:
     """Start every needed probe at once, then judge each criterion."""
-    for check_id in phase.check_ids():
-        for fact in checks[check_id].requires:
-            store.start(fact)
+    needed = [fact for check_id in phase.check_ids() for fact in checks[check_id].requires]
+    if needed:
+        store.start(*dict.fromkeys(needed))
     return tuple(judge_criterion(c, checks, store) for c in phase.criteria)
 
 

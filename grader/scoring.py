@@ -27,8 +27,12 @@ def combine_checks(results: Sequence[CheckResult]) -> tuple[Outcome, float | Non
     scored = [r for r in results if r.outcome.scored]
     if not scored:
         return worst([r.outcome for r in results]), None
-    score = weighted_mean([(r.score or 0.0, r.weight) for r in scored])
-    return worst([r.outcome for r in scored]), score
+    outcome = worst([r.outcome for r in scored])
+    # A weighted check that could not run leaves the criterion unjudged, unless another one already fails it
+    # (checks planned for a later release carry no weight and do not hold a criterion back).
+    if outcome is Outcome.PASS and any(r.outcome is Outcome.NOT_RUN and r.weight > 0 for r in results):
+        return Outcome.NOT_RUN, None
+    return outcome, weighted_mean([(r.score or 0.0, r.weight) for r in scored])
 
 
 def phase_score(criteria: Sequence[CriterionResult]) -> tuple[float | None, bool]:

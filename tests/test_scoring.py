@@ -23,10 +23,17 @@ def test_an_error_in_any_check_makes_the_criterion_an_error_without_score() -> N
     assert combine_checks([result(Outcome.PASS, 1.0), result(Outcome.ERROR, None)]) == (Outcome.ERROR, None)
 
 
-def test_unscored_checks_do_not_dilute_the_score() -> None:
-    outcome, score = combine_checks([result(Outcome.PASS, 1.0), result(Outcome.NOT_RUN, None)])
+def test_checks_planned_for_later_do_not_dilute_the_score() -> None:
+    outcome, score = combine_checks([result(Outcome.PASS, 1.0), result(Outcome.NOT_RUN, None, weight=0)])
     assert (outcome, score) == (Outcome.PASS, 1.0)
     assert combine_checks([result(Outcome.NOT_RUN, None)]) == (Outcome.NOT_RUN, None)
+
+
+def test_a_check_that_could_not_run_leaves_a_passing_criterion_unjudged_but_not_a_failing_one() -> None:
+    # e.g. the service started (pass) but the rate limiter blocked the refresh-rotation check (not run)
+    assert combine_checks([result(Outcome.PASS, 1.0), result(Outcome.NOT_RUN, None)]) == (Outcome.NOT_RUN, None)
+    # e.g. the service did not start (fail): its other checks are not run, the criterion fails
+    assert combine_checks([result(Outcome.FAIL, 0.0), result(Outcome.NOT_RUN, None)]) == (Outcome.FAIL, 0.0)
 
 
 def test_phase_score_ignores_manual_not_run_and_zero_weight() -> None:
