@@ -68,6 +68,9 @@ TEMPLATE = """\
 # resource = "/tasks"
 ## Without a spec: the routes the API serves, as "METHOD /path" (Express ":id" is fine too).
 # routes = ["GET /tasks", "POST /tasks", "GET /tasks/{id}", "PUT /tasks/{id}", "DELETE /tasks/{id}"]
+## An origin your CORS policy allows (your front end), for the preflight check.
+## Default: inferred from what the service answers.
+# cors_origin = "http://localhost:5173"
 
 [auth]
 ## Where users sign up, sign in and renew a token. Default: the paths ending in /register or
