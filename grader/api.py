@@ -10,14 +10,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from grader import __version__
-from grader.curriculum import Curriculum, load_curriculum
-from grader.errors import UsageError
+from grader.assertions import Assertion, merge_assertions
+from grader.curriculum import Curriculum, load_curriculum, validate_assertions
+from grader.errors import ConfigError, UsageError
 from grader.facts import FactStore, LiveOptions, ProbeContext, ProbeListener
 from grader.model import SCHEMA_VERSION, GradeRequest, Outcome, ProbeRecord, Report, Target
 from grader.plugin import Registry, load_registry
 from grader.probes.history import GitHistory
 from grader.project_config import ProjectConfig, load_project_config
-from grader.runner import judge_phase, select
+from grader.runner import judge_assertions, judge_phase, select
 from grader.scoring import phase_score
 
 DEFAULT_TEST_TIMEOUT_S = 300.0
@@ -38,6 +39,9 @@ def grade(request: GradeRequest, listener: ProbeListener | None = None) -> Repor
     registry, curriculum = prepare(request)
     phase = select(curriculum.phase(request.phase), registry.checks, request.only, request.skip)
     config = load_project_config(root)
+    own = validate_assertions(config.assertions, registry.checks, f"{root / 'grade.toml'}: [assertions]", ConfigError)
+    assertions = merge_assertions(curriculum.assertions, own)  # grade.toml overrides the curriculum per check
+    gates = tuple(a for a in assertions.values() if a.level != "off")
     started = datetime.now(UTC)
     began = time.perf_counter()
     with (
@@ -48,7 +52,8 @@ def grade(request: GradeRequest, listener: ProbeListener | None = None) -> Repor
             registry.probes, lambda s: _context(root, config, Path(scratch), s, request, teardown), listener
         )
         store.start("history")
-        criteria = judge_phase(phase, registry.checks, store)
+        criteria = judge_phase(phase, registry.checks, store, also=(a.check_id for a in gates))
+        asserted = judge_assertions(gates, phase, registry.checks, store, request.overrides)
         history = store.get("history")
         probes = tuple(
             ProbeRecord(o.probe_id, o.error is None, round(o.duration_ms, 1), o.error) for o in store.outcomes()
@@ -56,7 +61,8 @@ def grade(request: GradeRequest, listener: ProbeListener | None = None) -> Repor
     score, incomplete = phase_score(criteria)
     pass_mark = request.min_score if request.min_score is not None else phase.pass_mark
     required_failed = any(c.required and c.outcome is Outcome.FAIL for c in criteria)
-    passed = score is not None and score >= pass_mark and not required_failed and not incomplete
+    gate_failed = any(a.blocking for a in asserted)
+    passed = score is not None and score >= pass_mark and not required_failed and not incomplete and not gate_failed
     return Report(
         schema_version=SCHEMA_VERSION,
         grader_version=__version__,
@@ -74,7 +80,8 @@ def grade(request: GradeRequest, listener: ProbeListener | None = None) -> Repor
         criteria=criteria,
         probes=probes,
         plugin_errors=tuple(registry.load_errors),
-        options=_options(request),
+        options=_options(request, assertions),
+        assertions=asserted,
     )
 
 
@@ -106,7 +113,8 @@ def _target(root: Path, history: object) -> Target:
     return Target(str(root), root.name, None, None, False)
 
 
-def _options(request: GradeRequest) -> dict[str, object]:
+def _options(request: GradeRequest, assertions: dict[str, Assertion]) -> dict[str, object]:
     options = {k: v for k, v in asdict(request).items() if k not in ("path", "phase")}
     options["curriculum"] = str(request.curriculum) if request.curriculum else None
+    options["assertions"] = {check_id: a.as_option() for check_id, a in sorted(assertions.items())}
     return options

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -18,16 +19,19 @@ from rich.console import Console
 
 from grader import __version__
 from grader.api import DEFAULT_TEST_TIMEOUT_S, grade, prepare
+from grader.diff import diff_reports
 from grader.errors import GraderError, UsageError
+from grader.github import publish as publish_github
 from grader.init_template import write_template
-from grader.model import GradeRequest, Report
+from grader.model import SCHEMA_VERSION, GradeRequest, Report
 from grader.probes.service_config import parse_env_assignments, read_env_file
 from grader.reporters import REPORTERS, write_reports
-from grader.terminal import Progress, print_catalogue, print_explain, print_report
+from grader.reporters.json_report import from_dict
+from grader.terminal import Progress, print_catalogue, print_diff, print_explain, print_report
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_FAULT = 0, 1, 2, 3
 DEFAULT_FORMATS = ("html", "json")
-SUBCOMMANDS = ("checks", "explain", "init")
+SUBCOMMANDS = ("checks", "explain", "init", "diff")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="grade",
         description="Grade a backend project against a curriculum phase, with evidence.",
-        epilog="Other commands: `grade checks [--phase N]`, `grade explain CHECK_ID`, `grade init [PATH] [--force]`.",
+        epilog="Other commands: `grade checks [--phase N]`, `grade explain CHECK_ID`, `grade init [PATH] [--force]`, "
+        "`grade diff OLD.json NEW.json`.",
     )
     p.add_argument("path", type=Path, help="the project folder (a git repository)")
     p.add_argument("--phase", type=int, required=True, help="0 for the bootcamp week, 1-10 for the phases")
@@ -100,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args and args[0] == "init":
             return _init(args[1:])
+        if args and args[0] == "diff":
+            return _diff(args[1:], out)
         if args and args[0] in SUBCOMMANDS:
             return _catalogue(args[0], args[1:], out)
         return _grade(build_parser().parse_args(args), out, err)
@@ -160,6 +167,7 @@ def _grade(ns: argparse.Namespace, out: Console, err: Console) -> int:
     with Progress(err, enabled=not ns.quiet) as progress:
         report = grade(request, listener=progress.on_probe)
     paths = write_reports(report, ns.out, formats)
+    publish_github(report, paths, os.environ)
     if not ns.quiet:
         print_report(out, report)
     print(_verdict_line(report, paths), flush=True)
@@ -172,7 +180,9 @@ def _verdict_line(report: Report, paths: Sequence[Path]) -> str:
     score = "no score" if report.score is None else f"{report.score:.1f}/100"
     verdict = "INCOMPLETE" if report.incomplete else "PASSED" if report.passed else "FAILED"
     where = ", ".join(str(p) for p in paths)
-    return f"{verdict}: phase {report.phase} {score} (pass mark {report.pass_mark:g}); reports: {where}"
+    blocking = sum(a.blocking for a in report.assertions)
+    gates = f", {blocking} failed assertion(s)" if blocking else ""
+    return f"{verdict}: phase {report.phase} {score} (pass mark {report.pass_mark:g}{gates}); reports: {where}"
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -207,6 +217,42 @@ def _init(args: Sequence[str]) -> int:
     target = write_template(ns.path, force=ns.force)
     print(f"wrote {target}: uncomment the settings your project needs", flush=True)
     return EXIT_PASSED
+
+
+def _diff(args: Sequence[str], out: Console) -> int:
+    p = _Parser(prog="grade diff", description="Compare two JSON reports: the score, then every changed check.")
+    p.add_argument("old", type=Path, help="the earlier report (grade-*.json)")
+    p.add_argument("new", type=Path, help="the later report")
+    ns = p.parse_args(args)
+    diff = diff_reports(read_report(ns.old), read_report(ns.new))
+    for warning in diff.warnings:
+        _say(f"grade: warning: {warning}")
+    print_diff(out, diff)
+    return EXIT_PASSED
+
+
+def read_report(path: Path) -> Report:
+    """A JSON report written by `grade`; UsageError (one line) when it cannot be read or is not one."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a grade report (not UTF-8 text)") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        raise UsageError(f"{path}: not a grade report (not JSON)") from None
+    if not isinstance(data, dict) or "schema_version" not in data or "criteria" not in data:
+        raise UsageError(f"{path}: not a grade report (no schema_version and criteria)")
+    if data["schema_version"] != SCHEMA_VERSION:
+        raise UsageError(
+            f"{path}: schema mismatch: report schema {data['schema_version']!r}, this grade reads {SCHEMA_VERSION!r}"
+        )
+    try:
+        return from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UsageError(f"{path}: not a grade report (malformed: {type(exc).__name__}: {exc})") from None
 
 
 def _catalogue(command: str, args: Sequence[str], out: Console) -> int:

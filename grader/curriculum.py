@@ -11,7 +11,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from grader.errors import CurriculumError
+from grader.assertions import Assertion, parse_assertions
+from grader.errors import CurriculumError, UsageError
 from grader.plugin import CheckSpec
 
 DEFAULT_CURRICULUM = "roadmap-2026.toml"
@@ -64,6 +65,7 @@ class Curriculum:
     source: str
     sha256: str
     phases: Mapping[int, Phase]
+    assertions: tuple[Assertion, ...] = ()  # the top-level [assertions] table, validated
 
     def phase(self, phase_id: int) -> Phase:
         """The phase with this id; CurriculumError naming the valid ones otherwise."""
@@ -100,7 +102,28 @@ def load_curriculum(
         source=source,
         sha256=hashlib.sha256(raw_bytes).hexdigest(),
         phases=parser.phases(data),
+        assertions=validate_assertions(
+            parse_assertions(
+                data.get("assertions", {}), f"curriculum {source}: [assertions]", "curriculum", CurriculumError
+            ),
+            checks,
+            f"curriculum {source}: [assertions]",
+        ),
     )
+
+
+def validate_assertions(
+    assertions: tuple[Assertion, ...],
+    checks: Mapping[str, CheckSpec],
+    where: str,
+    error: type[UsageError] = CurriculumError,
+) -> tuple[Assertion, ...]:
+    """Reject unknown check ids (with a suggestion) and options, exactly like the curriculum's own."""
+    for assertion in assertions:
+        if assertion.check_id not in checks:
+            raise error(f"{where}: unknown check id {assertion.check_id!r}{_suggest(assertion.check_id, checks)}")
+        _validate_options(assertion.options, checks[assertion.check_id], f"{where} {assertion.check_id}", error)
+    return assertions
 
 
 def _check_overrides(overrides: Overrides, checks: Mapping[str, CheckSpec], source: str) -> None:
@@ -110,11 +133,13 @@ def _check_overrides(overrides: Overrides, checks: Mapping[str, CheckSpec], sour
         _validate_options(options, checks[check_id], f"override of {check_id}")
 
 
-def _validate_options(options: Mapping[str, Any], spec: CheckSpec, where: str) -> None:
+def _validate_options(
+    options: Mapping[str, Any], spec: CheckSpec, where: str, error: type[UsageError] = CurriculumError
+) -> None:
     for key, value in options.items():
         if key not in spec.defaults:
             known = ", ".join(sorted(spec.defaults)) or "none"
-            raise CurriculumError(f"{where}: check {spec.id!r} has no option {key!r} (options: {known})")
+            raise error(f"{where}: check {spec.id!r} has no option {key!r} (options: {known})")
         default = spec.defaults[key]
         numeric = isinstance(default, int | float) and not isinstance(default, bool)
         ok = (
@@ -123,7 +148,7 @@ def _validate_options(options: Mapping[str, Any], spec: CheckSpec, where: str) -
             else isinstance(value, type(default))
         )
         if not ok:
-            raise CurriculumError(f"{where}: option {spec.id}.{key} must be a {type(default).__name__}, got {value!r}")
+            raise error(f"{where}: option {spec.id}.{key} must be a {type(default).__name__}, got {value!r}")
 
 
 def _suggest(name: str, known: Mapping[str, Any]) -> str:
@@ -161,7 +186,7 @@ class _Parser:
         return float(value)
 
     def phases(self, data: Mapping[str, Any]) -> dict[int, Phase]:
-        unknown = set(data) - {"name", "phase"}
+        unknown = set(data) - {"name", "phase", "assertions"}
         if unknown:
             raise self.fail("top level", f"unknown key(s) {', '.join(sorted(unknown))}")
         tables = data.get("phase")

@@ -160,6 +160,27 @@ class ProbeRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class AssertionResult:
+    """One asserted check re-judged as a gate; it never changes a score or a criterion's outcome."""
+
+    check_id: str
+    level: str  # "error" (fails the run unless the check passes) or "warn" (reported only)
+    outcome: Outcome  # the check's outcome with the asserted options
+    summary: str
+    source: str  # "curriculum" or "grade.toml"
+
+    @property
+    def failed(self) -> bool:
+        """The asserted check did not pass (not applicable counts as passing)."""
+        return self.outcome not in (Outcome.PASS, Outcome.NOT_APPLICABLE)
+
+    @property
+    def blocking(self) -> bool:
+        """A failed error-level assertion: the run fails whatever the score."""
+        return self.failed and self.level == "error"
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """The whole outcome of one grading run; every reporter renders only this."""
 
@@ -180,6 +201,7 @@ class Report:
     probes: tuple[ProbeRecord, ...] = ()
     plugin_errors: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
+    assertions: tuple[AssertionResult, ...] = ()
 
     def counts(self) -> dict[str, int]:
         """How many criteria ended in each outcome."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grader.assertions import Assertion, parse_assertions
 from grader.errors import ConfigError
 from grader.probes.api_config import ApiConfig, AuthConfig, parse_api_config, parse_auth_config
 from grader.probes.service_config import ServiceConfig, parse_service_config
@@ -15,7 +16,7 @@ CONFIG_NAME = "grade.toml"
 
 # Sections that later parts of the grader will read; accepted and kept as they are for now.
 _RESERVED_SECTIONS = frozenset({"load"})
-_SECTIONS = frozenset({"tests", "secrets", "service", "services", "api", "auth"}) | _RESERVED_SECTIONS
+_SECTIONS = frozenset({"tests", "secrets", "service", "services", "api", "auth", "assertions"}) | _RESERVED_SECTIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class ProjectConfig:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    assertions: tuple[Assertion, ...] = ()  # `[assertions]`: shape checked here, ids and options by api.grade
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -81,6 +83,7 @@ def parse_project_config(raw: dict[str, Any], source: str = CONFIG_NAME) -> Proj
         service=parse_service_config(raw, source),
         api=parse_api_config(raw.get("api", {})),
         auth=parse_auth_config(raw.get("auth", {})),
+        assertions=parse_assertions(raw.get("assertions", {}), f"{source}: [assertions]", "grade.toml", ConfigError),
         raw=raw,
     )
 

@@ -6,10 +6,11 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from grader.assertions import Assertion
 from grader.curriculum import CheckRef, Criterion, Phase
 from grader.errors import UsageError
 from grader.facts import FactError, FactNotRun, Facts, FactStore
-from grader.model import CheckResult, CriterionResult, Outcome, Verdict
+from grader.model import AssertionResult, CheckResult, CriterionResult, Outcome, Verdict
 from grader.plugin import CheckSpec
 from grader.scoring import combine_checks
 
@@ -36,12 +37,51 @@ def _with_checks(criterion: Criterion, refs: tuple[CheckRef, ...]) -> Criterion:
     )
 
 
-def judge_phase(phase: Phase, checks: Mapping[str, CheckSpec], store: FactStore) -> tuple[CriterionResult, ...]:
-    """Start every needed probe at once, then judge each criterion."""
-    needed = [fact for check_id in phase.check_ids() for fact in checks[check_id].requires]
+def judge_phase(
+    phase: Phase, checks: Mapping[str, CheckSpec], store: FactStore, also: Iterable[str] = ()
+) -> tuple[CriterionResult, ...]:
+    """Start every needed probe at once (also those of the checks in `also`), then judge each criterion."""
+    start_facts((*phase.check_ids(), *also), checks, store)
+    return tuple(judge_criterion(c, checks, store) for c in phase.criteria)
+
+
+def start_facts(check_ids: Iterable[str], checks: Mapping[str, CheckSpec], store: FactStore) -> None:
+    """Start, in the background, every probe these checks need."""
+    needed = [fact for check_id in check_ids for fact in checks[check_id].requires]
     if needed:
         store.start(*dict.fromkeys(needed))
-    return tuple(judge_criterion(c, checks, store) for c in phase.criteria)
+
+
+def judge_assertions(
+    assertions: Iterable[Assertion],
+    phase: Phase,
+    checks: Mapping[str, CheckSpec],
+    store: FactStore,
+    defaults: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[AssertionResult, ...]:
+    """Re-judge each asserted check with its asserted options over the curriculum's; `off` ones are skipped.
+
+    The options under the asserted ones are those of the check's first use in the phase, or, for a
+    check the phase does not run, its defaults with `defaults` (the run's --set overrides) applied.
+    Checks are pure and facts memoised, so a gate on a check the phase already ran costs no I/O.
+    """
+    active = [a for a in assertions if a.level != "off"]
+    start_facts((a.check_id for a in active), checks, store)
+    used: dict[str, CheckRef] = {}
+    for criterion in phase.criteria:
+        for ref in criterion.checks:
+            used.setdefault(ref.id, ref)
+    results: list[AssertionResult] = []
+    for assertion in active:
+        spec = checks[assertion.check_id]
+        base = used.get(assertion.check_id)
+        options = dict(base.options) if base else {**spec.defaults, **(defaults or {}).get(assertion.check_id, {})}
+        options.update(assertion.options)
+        result = run_check(spec, CheckRef(spec.id, base.weight if base else 1.0, options), store)
+        results.append(
+            AssertionResult(assertion.check_id, assertion.level, result.outcome, result.summary, assertion.source)
+        )
+    return tuple(results)
 
 
 def judge_criterion(criterion: Criterion, checks: Mapping[str, CheckSpec], store: FactStore) -> CriterionResult:

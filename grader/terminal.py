@@ -12,9 +12,10 @@ from rich.table import Table
 from rich.text import Text
 
 from grader.curriculum import Criterion, Curriculum
+from grader.diff import ReportDiff, count_kinds
 from grader.errors import UsageError
 from grader.facts import ProbeOutcome
-from grader.model import OUTCOME_SEVERITY, Outcome, Report
+from grader.model import OUTCOME_SEVERITY, CheckResult, Outcome, Report
 from grader.plugin import Registry
 
 STYLE = {
@@ -138,3 +139,53 @@ def print_explain(console: Console, registry: Registry, curriculum: Curriculum, 
             console.print(Text("Options: " + ", ".join(f"{k}={v!r}" for k, v in spec.defaults.items()) + threshold))
         console.print(Text("How to fix a failure: " + spec.remediation))
     console.print(Text("Used by: " + ("; ".join(used_by) or "no criterion of this curriculum")))
+
+
+def print_diff(console: Console, diff: ReportDiff) -> None:
+    """The score change, then one row per changed check, worst first."""
+    old = "no score" if diff.old_score is None else f"{diff.old_score:.1f}"
+    new = "no score" if diff.new_score is None else f"{diff.new_score:.1f}"
+    delta = diff.score_delta
+    change = "" if delta is None else f" ({delta:+.1f})"
+    style = "" if not delta else "green" if delta > 0 else "red"
+    line = Text("Score: ")
+    line.append(f"{old} -> {new}{change}", style=style)
+    if diff.old_passed != diff.new_passed:
+        line.append(f"; now {'PASSED' if diff.new_passed else 'FAILED'}", style="green" if diff.new_passed else "red")
+    console.print(line)
+    if not diff.changes:
+        console.print("No check changed.")
+        return
+    table = Table(show_lines=False)
+    for column in ("Change", "Check", "Outcome", "Score", "Value"):
+        table.add_column(column)
+    for c in diff.changes:
+        table.add_row(
+            Text(c.kind, style=_KIND_STYLE[c.kind]),
+            c.check_id,
+            _pair(c.old.outcome.label if c.old else None, c.new.outcome.label if c.new else None),
+            _pair(_score(c.old), _score(c.new)),
+            _pair(_value(c.old), _value(c.new)),
+        )
+    console.print(table)
+    counts = ", ".join(f"{n} {kind}" for kind, n in count_kinds(diff.changes).items() if n)
+    console.print(counts)
+
+
+_KIND_STYLE = {"worse": "red", "gone": "yellow", "new": "blue", "changed": "", "better": "green"}
+
+
+def _pair(old: str | None, new: str | None) -> str:
+    if old == new:
+        return old or "—"
+    return f"{old or '—'} -> {new or '—'}"
+
+
+def _score(check: CheckResult | None) -> str | None:
+    return None if check is None or check.score is None else f"{check.score * 100:.1f}"
+
+
+def _value(check: CheckResult | None) -> str | None:
+    if check is None or check.value is None:
+        return None
+    return f"{check.value:g} {check.unit}".rstrip()

@@ -41,3 +41,10 @@ def fixture_repos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("fixture-repos")
     names = ("express-good", "express-flawed", "python-flask")
     return {name: build_repo(name, base / name) for name in names}
+
+
+@pytest.fixture(autouse=True)
+def _not_inside_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests that want GitHub Actions behaviour set it themselves; a CI runner's own variables must not leak in."""
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "GITHUB_WORKSPACE"):
+        monkeypatch.delenv(name, raising=False)

@@ -10,9 +10,12 @@ from typing import Protocol
 
 from grader.errors import ReporterError
 from grader.model import Report
+from grader.reporters.gradescope import GradescopeReporter
 from grader.reporters.html import HtmlReporter
 from grader.reporters.json_report import JsonReporter
+from grader.reporters.junit import JunitReporter
 from grader.reporters.markdown import MarkdownReporter
+from grader.reporters.sarif import SarifReporter
 
 __all__ = ["REPORTERS", "Reporter", "report_basename", "write_reports"]
 
@@ -28,7 +31,17 @@ class Reporter(Protocol):
         ...
 
 
-REPORTERS: Mapping[str, Reporter] = {r.name: r for r in (JsonReporter(), HtmlReporter(), MarkdownReporter())}
+REPORTERS: Mapping[str, Reporter] = {
+    r.name: r
+    for r in (
+        JsonReporter(),
+        HtmlReporter(),
+        MarkdownReporter(),
+        JunitReporter(),
+        SarifReporter(),
+        GradescopeReporter(),
+    )
+}
 
 
 def slugify(text: str, fallback: str = "project") -> str:

@@ -16,6 +16,7 @@ from importlib.resources import files
 from typing import Any
 
 from grader.model import (
+    AssertionResult,
     CheckResult,
     CriterionResult,
     Evidence,
@@ -94,6 +95,18 @@ def from_dict(data: dict[str, Any]) -> Report:
         probes=tuple(_probe(p) for p in data["probes"]),
         plugin_errors=tuple(data["plugin_errors"]),
         options=dict(data["options"]),
+        assertions=tuple(_assertion(a) for a in data.get("assertions", ())),  # absent in reports before gates
+    )
+
+
+def _assertion(data: dict[str, Any]) -> AssertionResult:
+    """One assertion gate."""
+    return AssertionResult(
+        check_id=data["check_id"],
+        level=data["level"],
+        outcome=Outcome(data["outcome"]),
+        summary=data["summary"],
+        source=data["source"],
     )
 
 

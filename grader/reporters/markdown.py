@@ -36,7 +36,7 @@ class MarkdownReporter:
 
     def render(self, report: Report) -> str:
         """Title, criteria table, failures."""
-        parts = [_title(report), _about(report), _table(report), *_failures(report)]
+        parts = [_title(report), _about(report), *_failed_assertions(report), _table(report), *_failures(report)]
         return scrub_surrogates("\n\n".join(parts)) + "\n"
 
 
@@ -80,6 +80,18 @@ def _about(report: Report) -> str:
     if report.incomplete:
         about += "\n\n**Incomplete:** some checks failed because of the grader (marked ERROR); the score is not final."
     return about
+
+
+def _failed_assertions(report: Report) -> list[str]:
+    """One line per asserted check that did not pass; an `error` one fails the run whatever the score."""
+    failed = [a for a in report.assertions if a.failed]
+    if not failed:
+        return []
+    lines = [
+        f"- **{a.level.upper()}** {code(a.check_id)}: {a.outcome.label.upper()}, {text(a.summary)} ({text(a.source)})"
+        for a in failed
+    ]
+    return ["**Failed assertions:**\n\n" + "\n".join(lines)]
 
 
 def _table(report: Report) -> str:

@@ -14,7 +14,14 @@ from tests.reporters.sample import sample_report
 
 
 def test_built_in_reporters_are_registered_by_name() -> None:
-    assert {name: r.suffix for name, r in REPORTERS.items()} == {"json": ".json", "html": ".html", "md": ".md"}
+    assert {name: r.suffix for name, r in REPORTERS.items()} == {
+        "json": ".json",
+        "html": ".html",
+        "md": ".md",
+        "junit": ".xml",
+        "sarif": ".sarif",
+        "gradescope": ".gradescope.json",
+    }
     assert all(r.name == name for name, r in REPORTERS.items())
 
 
@@ -42,7 +49,8 @@ def test_writes_each_format_into_a_created_directory(tmp_path: Path) -> None:
 
 
 def test_unknown_format_is_an_error_before_anything_is_written(tmp_path: Path) -> None:
-    with pytest.raises(ReporterError, match=r"unknown report format 'pdf' \(known formats: html, json, md\)"):
+    known = "gradescope, html, json, junit, md, sarif"
+    with pytest.raises(ReporterError, match=rf"unknown report format 'pdf' \(known formats: {known}\)"):
         write_reports(sample_report(), tmp_path / "out", ["json", "pdf"])
     assert not (tmp_path / "out").exists()
 
@@ -64,4 +72,5 @@ def test_undecodable_file_names_never_crash_any_format(tmp_path: Path) -> None:
     report = sample_report()
     odd = b"/home/ada/caf\xe9".decode("utf-8", "surrogateescape")
     paths = write_reports(replace(report, target=replace(report.target, path=odd)), tmp_path, list(REPORTERS))
+    assert len(set(paths)) == len(REPORTERS)  # no two formats share a file name
     assert all("caf\ufffd" in p.read_text(encoding="utf-8") for p in paths)
