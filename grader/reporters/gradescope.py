@@ -20,7 +20,7 @@ import math
 from typing import Any
 
 from grader.model import CheckResult, CriterionResult, Outcome, Report
-from grader.reporters.html import measure, points, verdict
+from grader.reporters.html import plain_details, points, verdict
 from grader.reporters.json_report import scrub_surrogates
 
 _UNSCORED_WHY = {
@@ -127,16 +127,8 @@ def _test(
 
 def _output(check: CheckResult) -> str:
     """Summary, measurement, evidence lines, then how to fix it."""
-    lines = [f"{check.outcome.label.upper()}: {check.summary}"]
-    if measured := measure(check):
-        lines.append(f"measured: {measured}")
-    for evidence in check.evidence:
-        lines.append(f"- {evidence.message}" + (f" ({evidence.location})" if evidence.location else ""))
-        if evidence.detail:
-            lines += [f"    {line}" for line in evidence.detail.splitlines()]
-    if check.remediation and check.outcome is not Outcome.ERROR:
-        lines.append(f"How to fix: {check.remediation}")
-    return "\n".join(lines)
+    details = plain_details(check, remedy=check.outcome is not Outcome.ERROR)
+    return f"{check.outcome.label.upper()}: {check.summary}" + (f"\n{details}" if details else "")
 
 
 def _summary(report: Report) -> str:

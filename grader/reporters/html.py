@@ -108,6 +108,20 @@ def measure(check: CheckResult) -> str:
     return f"{text} (threshold {with_unit(check.threshold, check.unit)})"
 
 
+def plain_details(check: CheckResult, remedy: bool = True) -> str:
+    """Plain text for text-only formats: the measurement, the evidence (locations, details), how to fix it."""
+    lines = []
+    if measured := measure(check):
+        lines.append(f"measured: {measured}")
+    for evidence in check.evidence:
+        lines.append(f"- {evidence.message}" + (f" ({evidence.location})" if evidence.location else ""))
+        if evidence.detail:
+            lines += [f"    {line}" for line in evidence.detail.splitlines()]
+    if remedy and check.remediation:
+        lines.append(f"How to fix: {check.remediation}")
+    return "\n".join(lines)
+
+
 def by_severity(items: Iterable[T]) -> list[T]:
     """Worst outcome first, keeping the curriculum's order among equals."""
     return sorted(items, key=lambda item: OUTCOME_SEVERITY.index(item.outcome))

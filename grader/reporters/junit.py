@@ -14,7 +14,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from grader.model import CheckResult, CriterionResult, Outcome, Report
-from grader.reporters.html import measure, points, verdict
+from grader.reporters.html import plain_details, points, verdict
 from grader.reporters.json_report import scrub_surrogates
 
 # Everything outside XML 1.0's Char production: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
@@ -95,24 +95,10 @@ def _case(criterion: CriterionResult, check: CheckResult) -> ET.Element:
         ET.SubElement(case, "skipped", _attrs(message=f"{check.outcome.label}: {check.summary}"))
     elif check.outcome is Outcome.FAIL:
         failure = ET.SubElement(case, "failure", _attrs(message=check.summary, type="fail"))
-        failure.text = xml_safe(_details(check))
+        failure.text = xml_safe(plain_details(check))
     elif check.outcome is Outcome.ERROR:
         error = ET.SubElement(case, "error", _attrs(message=check.summary, type="grader error"))
-        error.text = xml_safe(_details(check, remedy=False))
+        error.text = xml_safe(plain_details(check, remedy=False))
     elif check.outcome is Outcome.WARN:
-        ET.SubElement(case, "system-out").text = xml_safe(f"warning: {check.summary}\n{_details(check)}".rstrip())
+        ET.SubElement(case, "system-out").text = xml_safe(f"warning: {check.summary}\n{plain_details(check)}".rstrip())
     return case
-
-
-def _details(check: CheckResult, remedy: bool = True) -> str:
-    """The measurement, the evidence (with locations and details), then how to fix it."""
-    lines = []
-    if measured := measure(check):
-        lines.append(f"measured: {measured}")
-    for evidence in check.evidence:
-        lines.append(f"- {evidence.message}" + (f" ({evidence.location})" if evidence.location else ""))
-        if evidence.detail:
-            lines += [f"    {line}" for line in evidence.detail.splitlines()]
-    if remedy and check.remediation:
-        lines.append(f"How to fix: {check.remediation}")
-    return "\n".join(lines)
