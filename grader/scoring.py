@@ -32,7 +32,10 @@ def combine_checks(results: Sequence[CheckResult]) -> tuple[Outcome, float | Non
     # (checks planned for a later release carry no weight and do not hold a criterion back).
     if outcome is Outcome.PASS and any(r.outcome is Outcome.NOT_RUN and r.weight > 0 for r in results):
         return Outcome.NOT_RUN, None
-    return outcome, weighted_mean([(r.score or 0.0, r.weight) for r in scored])
+    pairs = [(r.score or 0.0, r.weight) for r in scored]
+    # Zero-weight checks are gates (e.g. service.start): they add no credit, but alone they still decide.
+    mean = weighted_mean(pairs)
+    return outcome, mean if mean is not None else sum(score for score, _ in pairs) / len(pairs)
 
 
 def phase_score(criteria: Sequence[CriterionResult]) -> tuple[float | None, bool]:

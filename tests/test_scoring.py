@@ -62,3 +62,11 @@ def test_ratio_credit_is_capped() -> None:
         0.0,
         1.0,
     )
+
+
+def test_a_zero_weight_gate_adds_no_credit_but_alone_still_decides() -> None:
+    # service.start passed but the auth checks failed: the criterion is worth what auth earned
+    assert combine_checks([result(Outcome.PASS, 1.0, 0), result(Outcome.FAIL, 0.0, 1)]) == (Outcome.FAIL, 0.0)
+    # service.start failed: its other checks could not run, and the criterion scores 0, not nothing
+    gate_failed = combine_checks([result(Outcome.FAIL, 0.0, 0), result(Outcome.NOT_RUN, None, 1)])
+    assert gate_failed == (Outcome.FAIL, 0.0)
