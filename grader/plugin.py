@@ -39,6 +39,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "grader.probes.http_obs",
     "grader.probes.http_auth",
     "grader.probes.http_security",
+    "grader.probes.loadtest_docs",
     "checks.testing",
     "checks.security",
     "checks.repo",
@@ -48,6 +49,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "checks.observability",
     "checks.auth",
     "checks.web_security",
+    "checks.performance",
 )
 
 CheckFunc = Callable[["Facts", Mapping[str, Any]], Verdict]
