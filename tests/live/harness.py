@@ -158,25 +158,39 @@ class Reply:
 Handler = Callable[[str, str, bytes], Reply]  # (method, path, body) -> reply
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A test server's request handler: no access log on stderr, and one way to send an answer."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def send_body(
+        self,
+        status: int,
+        body: Any,
+        *,
+        content_type: str = "application/json",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Answer with `body` (bytes and text as they are, anything else as JSON) and extra `headers`."""
+        data = body if isinstance(body, bytes) else (body if isinstance(body, str) else json.dumps(body)).encode()
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
 def _request_handler(app: Handler) -> type[BaseHTTPRequestHandler]:
-    class _Handler(BaseHTTPRequestHandler):
+    class _Handler(QuietHandler):
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             reply = app(self.command, self.path, self.rfile.read(length))
-            body = reply.body
-            data = body if isinstance(body, bytes) else (body if isinstance(body, str) else json.dumps(body)).encode()
-            self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_body(reply.status, reply.body, content_type=reply.content_type, headers=reply.headers)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            return
 
     return _Handler
 

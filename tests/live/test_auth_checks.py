@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,7 +15,16 @@ from grader.plugin import CheckFunc
 from grader.probes import http_auth
 from grader.probes.live import REDACTED, ApiMap, LiveService, Operation
 from tests.live.conftest import Serve
-from tests.live.harness import CREDENTIALS, EXPRESS_GOOD_API, api_map, evidence_text, fact_store, judge, python_service
+from tests.live.harness import (
+    CREDENTIALS,
+    EXPRESS_GOOD_API,
+    QuietHandler,
+    api_map,
+    evidence_text,
+    fact_store,
+    judge,
+    python_service,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -108,22 +116,14 @@ def _b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
-class CarelessAuth(BaseHTTPRequestHandler):
+class CarelessAuth(QuietHandler):
     """Echoes passwords, crashes on duplicates and wrong passwords, issues JWTs without exp and never
     verifies a signature (so tampered and alg:none tokens work); its refresh never rotates."""
 
     users: ClassVar[dict[str, str]] = {}
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
     def reply(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.send_body(status, body)
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")

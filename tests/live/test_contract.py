@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from grader.model import Outcome
 from grader.probes.contract import ACCEPTED_INVALID, SERVER_ERROR, ContractRun
 from grader.probes.live import LiveService
 from tests.live.conftest import Serve
-from tests.live.harness import fact_store, judge
+from tests.live.harness import QuietHandler, fact_store, judge
 
 
 def _body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +45,7 @@ NOTES_SPEC = {
 }
 
 
-class NotesHandler(BaseHTTPRequestHandler):
+class NotesHandler(QuietHandler):
     """POST /notes crashes (500) on a body without a string title; POST /tags accepts anything."""
 
     def do_GET(self) -> None:
@@ -73,15 +73,7 @@ class NotesHandler(BaseHTTPRequestHandler):
             self._json(500, {"error": "Internal Server Error"})
 
     def _json(self, status: int, data: Any) -> None:
-        payload = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
+        self.send_body(status, data)
 
 
 @pytest.fixture

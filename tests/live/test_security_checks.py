@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import re
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,7 +16,7 @@ from grader.plugin import CheckFunc, ProbeSpec
 from grader.probes import http_security
 from grader.probes.live import ApiMap, LiveService, Operation
 from tests.live.conftest import Serve
-from tests.live.harness import EXPRESS_GOOD_API, api_map, evidence_text, fact_store, judge, python_service
+from tests.live.harness import EXPRESS_GOOD_API, QuietHandler, api_map, evidence_text, fact_store, judge, python_service
 
 pytestmark = pytest.mark.slow
 
@@ -96,26 +94,16 @@ def test_rate_limit_fails_on_express_flawed(serve: Serve, tmp_path: Path) -> Non
 # --- a permissive Python service: reflected CORS with credentials, versioned Server ----------------
 
 
-class Permissive(BaseHTTPRequestHandler):
+class Permissive(QuietHandler):
     """Reflects any Origin with credentials, announces its framework and version, never limits."""
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
     def answer(self, status: int) -> None:
-        body = b"" if status == 204 else json.dumps({"ok": status < 400}).encode()
-        self.send_response(status)
-        self.send_header("X-Powered-By", "Express")
+        headers = {"X-Powered-By": "Express"}
         if origin := self.headers.get("Origin"):
-            self.send_header("Access-Control-Allow-Origin", origin)
-            self.send_header("Access-Control-Allow-Credentials", "true")
+            headers |= {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true"}
         if status == 204:
-            self.send_header("Access-Control-Allow-Methods", "GET,POST")
-            self.send_header("Access-Control-Allow-Headers", "*")
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+            headers |= {"Access-Control-Allow-Methods": "GET,POST", "Access-Control-Allow-Headers": "*"}
+        self.send_body(status, b"" if status == 204 else {"ok": status < 400}, headers=headers)
 
     def do_GET(self) -> None:
         self.answer(200)
@@ -166,7 +154,7 @@ def test_rate_limit_fails_without_limits_and_stays_bounded(tmp_path: Path) -> No
 # --- a Python service with per-group limits, restarted by the grader before the bursts ------------
 
 
-class Limited(BaseHTTPRequestHandler):
+class Limited(QuietHandler):
     """Ten requests per path, then 429; /stats answers 429 without any header. Logs every path."""
 
     LIMIT = 10
@@ -176,9 +164,6 @@ class Limited(BaseHTTPRequestHandler):
     @classmethod
     def restart(cls) -> None:
         cls.counts.clear()
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
     def handle_one(self) -> None:
         self.log.append(self.path)
