@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,19 @@ def fixture_repos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("fixture-repos")
     names = ("express-good", "express-flawed", "python-flask")
     return {name: build_repo(name, base / name) for name in names}
+
+
+@pytest.fixture(scope="session")
+def built_fixture(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Build any sample learner project into a real git repository on first use (once per session)."""
+    built: dict[str, Path] = {}
+
+    def build(name: str) -> Path:
+        if name not in built:
+            built[name] = build_repo(name, tmp_path_factory.mktemp("fixture") / name)
+        return built[name]
+
+    return build
 
 
 @pytest.fixture(autouse=True)
