@@ -44,6 +44,10 @@ TEMPLATE = """\
 # postgres = true
 ## Redis sets REDIS_URL, REDIS_HOST, REDIS_PORT.
 # redis = true
+## Or your own, on this machine (e.g. with `grade --url`): the grader reads their statistics
+## (query times and N+1 queries from pg_stat_statements, cache hits, job queues) but changes nothing.
+# postgres_url = "postgresql://app:app@127.0.0.1:5432/app"
+# redis_url = "redis://127.0.0.1:6379/0"
 
 [tests]
 ## Seconds the test suite may run (default: grade --test-timeout, 300).
@@ -83,6 +87,16 @@ TEMPLATE = """\
 # password_field = "password"
 ## Other fields the register form needs, sent as they are.
 # extra = { name = "Grade Bot" }
+
+[jobs]
+## A request that enqueues a background job, and where the job's state is read ({id}: the id the
+## request answered). Without status, the grader watches the BullMQ/Bull queues in Redis after the
+## request (default: after creating an item through the API).
+# enqueue = "POST /reports"
+# body = { kind = "daily" }
+# status = "/jobs/{id}"
+## Seconds a job may take (default 10 when watching the queues, 30 with status).
+# timeout_s = 30
 """
 
 

@@ -49,7 +49,7 @@ def test_init_into_a_missing_folder_is_a_usage_error(tmp_path: Path, capsys: pyt
 @pytest.mark.parametrize("text", [TEMPLATE, uncommented(TEMPLATE)], ids=["as-written", "every-example-on"])
 def test_the_template_parses_with_the_projects_loader(tmp_path: Path, text: str) -> None:
     raw = tomllib.loads(text)
-    assert set(raw) == {"service", "services", "tests", "secrets", "api", "auth"}
+    assert set(raw) == {"service", "services", "tests", "secrets", "api", "auth", "jobs"}
     parse_service_config(raw)
     parse_api_config(raw["api"])
     parse_auth_config(raw["auth"])
@@ -65,6 +65,7 @@ def test_every_example_is_documented_and_switches_something_on() -> None:
         start="npm run start:prod", port=3000, health="/health",
         env={"JWT_SECRET": "dev-only-not-a-secret", "DB_URL": "${DATABASE_URL}"},
         ready_timeout_s=60.0, cwd="backend", postgres=True, redis=True,
+        postgres_url="postgresql://app:app@127.0.0.1:5432/app", redis_url="redis://127.0.0.1:6379/0",
     )  # fmt: skip
     assert parse_service_config(tomllib.loads(TEMPLATE)) == ServiceConfig()
 

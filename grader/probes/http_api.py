@@ -24,7 +24,7 @@ TIMEOUT_S = 5.0
 LIST_KEYS = ("data", "items", "results")
 _PARAM = re.compile(r"\{[^}/]+\}")
 # Documented GETs that are not JSON by design: Prometheus metrics and documentation UIs.
-_NOT_JSON_BY_DESIGN = re.compile(r"(?:^|/)(?:metrics|docs|api-docs|swagger|swagger-ui|redoc)/?$")
+NOT_JSON_BY_DESIGN = re.compile(r"(?:^|/)(?:metrics|docs|api-docs|swagger|swagger-ui|redoc)/?$")
 # Stack frames and server paths that must never reach a client.
 LEAK_PATTERNS = (
     re.compile(r"at (?:Function|Layer|Route|Object|Module|process)\.[\w<>$]+"),
@@ -102,7 +102,7 @@ def json_probe(ctx: ProbeContext) -> JsonFacts:
     documented = [
         o.path
         for o in api.operations
-        if o.method == "GET" and not _PARAM.search(o.path) and not _NOT_JSON_BY_DESIGN.search(o.path)
+        if o.method == "GET" and not _PARAM.search(o.path) and not NOT_JSON_BY_DESIGN.search(o.path)
     ]
     health = ctx.store.get("http.health")
     extra = ["/", *([health.path] if isinstance(health, HealthFacts) and health.path else [])]
@@ -141,7 +141,7 @@ class _Crud:
         self.notes: list[str] = []
 
     def run(self) -> CrudRun:
-        body = _create_body(self.api, self.resource, self.notes)
+        body = create_body(self.api, self.resource, self.notes)
         response = self._create(body)
         item_id = find_id(parse_json(response)[1]) if response is not None else None
         self.facts["item_id"] = item_id
@@ -154,7 +154,7 @@ class _Crud:
         return CrudRun(**self.facts, notes=tuple(self.notes))
 
     def _create(self, body: dict[str, Any]) -> httpx.Response | None:
-        if _needs_auth(self.api, self.resource):
+        if needs_auth(self.api, self.resource):
             self._log_in()
         response, exchange = send(self.client, "POST", self.resource, json_body=body, headers=self.headers)
         if response is not None and response.status_code in (401, 403) and not self.headers:
@@ -172,7 +172,7 @@ class _Crud:
     def _read(self, item: str, item_id: str) -> None:
         self.facts["read"] = send(self.client, "GET", item, headers=self.headers)[1]
         response, self.facts["listing"] = send(self.client, "GET", self.resource, headers=self.headers)
-        items = _list_items(parse_json(response)[1], self.resource) if response is not None else []
+        items = list_items(parse_json(response)[1], self.resource) if response is not None else []
         self.facts["in_list"] = any(find_id(i) == item_id for i in items)
 
     def _update(self, item: str, body: dict[str, Any]) -> None:
@@ -192,7 +192,7 @@ def errors_probe(ctx: ProbeContext) -> ErrorFacts:
     api = ctx.fact("api", ApiMap)
     crud = ctx.store.get("http.crud")
     if not isinstance(crud, CrudRun):  # the round trip failed: aim from the API map alone
-        crud = CrudRun(api.resource, authenticated=bool(api.resource) and _needs_auth(api, api.resource or ""))
+        crud = CrudRun(api.resource, authenticated=bool(api.resource) and needs_auth(api, api.resource or ""))
     with service.exclusive, service.client(TIMEOUT_S) as client:
         headers = sign_up_and_log_in(client, api, auth_config(ctx)).headers if crud.authenticated else {}
         cases, skipped = _error_cases(api, crud, headers)
@@ -272,11 +272,12 @@ def _resource_ops(api: ApiMap, resource: str) -> list[Operation]:
     return [o for o in api.operations if o.path == resource or item.fullmatch(o.path)]
 
 
-def _needs_auth(api: ApiMap, resource: str) -> bool:
+def needs_auth(api: ApiMap, resource: str) -> bool:
+    """Whether the collection or its items are documented as needing credentials."""
     return any(o.requires_auth for o in _resource_ops(api, resource))
 
 
-def _create_body(api: ApiMap, resource: str, notes: list[str]) -> dict[str, Any]:
+def create_body(api: ApiMap, resource: str, notes: list[str]) -> dict[str, Any]:
     """A body for POST on the resource: the schema's required fields, or all of them when none is required."""
     schema = _request_schema(api, resource, "POST") or {}
     if schema.get("required"):
@@ -317,7 +318,8 @@ def _changed_field(api: ApiMap, resource: str, body: Mapping[str, Any]) -> tuple
     return (free[0] if free else "title"), f"grader updated {secrets.token_hex(3)}"
 
 
-def _list_items(data: Any, resource: str) -> list[Any]:
+def list_items(data: Any, resource: str) -> list[Any]:
+    """The items of a list response: the body itself, or its data/items/results/<collection name> array."""
     if isinstance(data, list):
         return data
     keys = (*LIST_KEYS, resource.rstrip("/").rsplit("/", 1)[-1])

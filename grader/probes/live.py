@@ -4,7 +4,8 @@ The `service` probe starts the learner's service (or adopts `--url`) and returns
 Live probes call :func:`live_service` to get the handle (or be "not run" when there is none),
 talk to it through :func:`send`, which records each request and response as an Exchange for
 evidence, and hold `LiveService.exclusive` while they do something that would disturb others
-(a restart, a burst of requests).
+(a restart, a burst of requests). `LiveService.datastores` says which of the service's databases the
+grader itself can read statistics from (pg_stat_statements, Redis INFO and job queues).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,20 @@ class Exchange:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True, slots=True)
+class DataStores:
+    """The service's databases that the grader can reach too, and where their URLs came from."""
+
+    postgres_url: str | None
+    redis_url: str | None
+    source: str  # e.g. "PostgreSQL and Redis: throwaway ones the grader started ([services] in grade.toml)"
+
+
+NO_DATASTORES = DataStores(
+    None, None, "none: set [services] postgres/redis = true in grade.toml, or name yours in postgres_url/redis_url"
+)
+
+
 class LiveService:
     """A handle on the running service, shared by the live probes of one grading run."""
 
@@ -73,12 +88,16 @@ class LiveService:
         managed: bool,
         read_log: Callable[[], str] = lambda: "",
         restart: Callable[[], None] | None = None,
+        datastores: DataStores = NO_DATASTORES,
+        process_ids: Callable[[], Sequence[int]] = tuple,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.managed = managed
+        self.datastores = datastores
         self.exclusive = threading.RLock()
         self._read_log = read_log
         self._restart = restart
+        self._process_ids = process_ids
 
     def client(self, timeout_s: float = 10.0) -> httpx.Client:
         """An HTTP client bound to the service (no redirects followed, no proxies from the environment)."""
@@ -87,6 +106,10 @@ class LiveService:
     def log_text(self) -> str:
         """What the service has printed so far (stdout and stderr, capped); empty for --url."""
         return self._read_log()
+
+    def process_ids(self) -> tuple[int, ...]:
+        """The service's live processes (empty for --url: the grader did not start it)."""
+        return tuple(self._process_ids())
 
     def restart(self) -> None:
         """Stop and start the service again, waiting until it is ready; NotRunnable for --url."""
@@ -117,14 +140,27 @@ def live_service(ctx: ProbeContext) -> LiveService:
     return facts.live
 
 
-# Probes that talk to the service; one that disturbs it (a burst, a restart) waits for them first.
-LIVE_PREFIXES = ("http.", "api.", "auth.", "obs.")
+# Probes that talk to the service; one that disturbs it (a burst, a restart) or needs it quiet waits for them first.
+LIVE_PREFIXES = ("http.", "api.", "auth.", "obs.", "perf.", "jobs.")
+# Probes that call settle_live_probes, by stage: each waits for the live probes of earlier stages (others are
+# stage 0), and holds LiveService.exclusive while it acts, so probes of one stage take turns. Every probe that
+# settles must be listed here: two unlisted ones would wait for each other.
+SETTLE_STAGES: Mapping[str, int] = {
+    "persistence": 1,
+    "http.rate_limit": 1,
+    "perf.n_plus_one": 1,
+    "jobs.background": 1,
+    "perf.load": 2,  # it waits itself for every probe but the perf./jobs. ones: none of stage 1 may wait for it
+    "perf.queries": 3,  # last: the statements the service ran while every other probe talked to it
+}
 
 
 def settle_live_probes(ctx: ProbeContext, own: str) -> None:
-    """Wait until every other live probe of this run has its fact, so a burst or restart disturbs none."""
+    """Wait until every live probe of an earlier stage has its fact: a burst, restart or measurement disturbs none."""
+    stage = SETTLE_STAGES.get(own, 1)
     for probe_id in ctx.store.started():
-        if probe_id != own and probe_id.startswith(LIVE_PREFIXES):
+        live = probe_id.startswith(LIVE_PREFIXES) or probe_id in SETTLE_STAGES
+        if probe_id != own and live and SETTLE_STAGES.get(probe_id, 0) < stage:
             ctx.store.get(probe_id)
 
 

@@ -5,7 +5,9 @@ stopped (and its folder removed) when grading ends. PostgreSQL refuses to run as
 initdb and postgres run as an unprivileged user (`postgres`, else `nobody`) through setpriv or
 runuser, in a folder that user owns. A database that is requested but not installed here is
 said in the notes and the service starts without it; one that is installed but fails to start
-is the grader's fault (ProbeError).
+is the grader's fault (ProbeError). PostgreSQL preloads pg_stat_statements (tracking nested
+statements too) and has the extension created, so the query-time and N+1 probes can read what the
+service ran; without the library it starts all the same, and the notes say so.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psycopg
 
 from grader.errors import ProbeError
 from grader.probes.ports import free_port
@@ -99,13 +103,38 @@ def start_postgres(workdir: Path, defer: Defer) -> LocalDeps | None:
     port = free_port()
     argv = [*prefix, str(bindir / "postgres"), "-D", str(home / "data"), "-p", str(port), "-k", str(home / "sock"),
             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off"]  # fmt: skip
+    statistics = has_pg_stat_statements(bindir)
+    if statistics:
+        argv += ["-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all"]
     isready = [str(bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port), "-U", PG_USER, "-d", PG_DATABASE]
     _run_until_ready("PostgreSQL", argv, home, env, defer, lambda: _succeeds(isready, env))
     url = f"postgresql://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{port}/{PG_DATABASE}"
     pg_env = {"DATABASE_URL": url, "PGHOST": "127.0.0.1", "PGPORT": str(port), "PGUSER": PG_USER,
               "PGPASSWORD": PG_PASSWORD, "PGDATABASE": PG_DATABASE}  # fmt: skip
     note = f"PostgreSQL ({bindir}) started on 127.0.0.1:{port}: DATABASE_URL, PGHOST, PGPORT, PGUSER, PGDATABASE set"
-    return LocalDeps(pg_env, (note,))
+    problem = _create_statistics(url) if statistics else f"pg_stat_statements is not installed with {bindir}"
+    extra = (f"query statistics unavailable: {problem}",) if problem else ()
+    return LocalDeps(pg_env, (note, *extra))
+
+
+def has_pg_stat_statements(bindir: Path) -> bool:
+    """Whether the pg_stat_statements library ships with this PostgreSQL (preloading a missing one stops the start)."""
+    pkglibdir = bindir.parent / "lib"  # Debian and source installs; pg_config knows for other layouts
+    if (bindir / "pg_config").is_file():
+        found = run_process([str(bindir / "pg_config"), "--pkglibdir"], cwd=bindir, env=scrubbed_env(), timeout_s=10)
+        if found.ok and found.output.strip():
+            pkglibdir = Path(found.output.strip().splitlines()[-1])
+    return (pkglibdir / "pg_stat_statements.so").is_file()
+
+
+def _create_statistics(url: str) -> str:
+    """CREATE EXTENSION pg_stat_statements in the service's database; what went wrong ("" when it worked)."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    except psycopg.Error as exc:
+        return crash_line(str(exc))
+    return ""
 
 
 def start_redis(workdir: Path, defer: Defer) -> LocalDeps | None:

@@ -1,7 +1,9 @@
 """`[service]` and `[services]` in grade.toml, and the extra environment given on the command line.
 
 `[service]` says how to start the learner's service (`start`, `port`, `health`, `env`,
-`ready_timeout`, `cwd`); `[services]` asks for throwaway PostgreSQL and Redis instances.
+`ready_timeout`, `cwd`); `[services]` asks for throwaway PostgreSQL and Redis instances, or names
+the learner's own (`postgres_url`, `redis_url`, loopback only) so the grader can read their statistics
+when it does not start the databases itself (e.g. with `--url`).
 Values in `[service] env` may refer to what the grader provides (`${PORT}`, `${DATABASE_URL}`,
 `${PGPORT}`, `${REDIS_URL}`…), never to the grader's own environment.
 """
@@ -9,11 +11,13 @@ Values in `[service] env` may refer to what the grader provides (`${PORT}`, `${D
 from __future__ import annotations
 
 import io
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv.parser import parse_stream
 
@@ -22,7 +26,8 @@ from grader.errors import ConfigError, UsageError
 DEFAULT_READY_TIMEOUT_S = 30.0
 MAX_READY_TIMEOUT_S = 600.0
 SERVICE_KEYS = ("start", "port", "health", "env", "ready_timeout", "cwd")
-SERVICES_KEYS = ("postgres", "redis")
+SERVICES_KEYS = ("postgres", "redis", "postgres_url", "redis_url")
+_URL_SCHEMES = {"postgres_url": ("postgres", "postgresql"), "redis_url": ("redis", "rediss")}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -38,6 +43,8 @@ class ServiceConfig:
     cwd: str | None = None  # a subfolder of the project to start in
     postgres: bool = False  # [services] postgres = true: a throwaway PostgreSQL
     redis: bool = False  # [services] redis = true: a throwaway Redis
+    postgres_url: str | None = None  # the learner's own PostgreSQL, on this machine, for its statistics
+    redis_url: str | None = None  # the learner's own Redis, on this machine, for its statistics
 
 
 def parse_service_config(raw: Mapping[str, Any], source: str = "grade.toml") -> ServiceConfig:
@@ -54,6 +61,8 @@ def parse_service_config(raw: Mapping[str, Any], source: str = "grade.toml") -> 
         cwd=_cwd(service.get("cwd"), f"{where} cwd"),
         postgres=_flag(services.get("postgres"), f"{source}: [services] postgres"),
         redis=_flag(services.get("redis"), f"{source}: [services] redis"),
+        postgres_url=_loopback_url(services, "postgres_url", source),
+        redis_url=_loopback_url(services, "redis_url", source),
     )
 
 
@@ -129,6 +138,36 @@ def _flag(value: Any, where: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{where} must be true or false")
     return value
+
+
+def _loopback_url(services: Mapping[str, Any], key: str, source: str) -> str | None:
+    """A database URL with the expected scheme whose host is this machine (the grader reads, never reaches out)."""
+    where = f"{source}: [services] {key}"
+    url = _text(services.get(key), where)
+    if url is None:
+        return None
+    schemes = _URL_SCHEMES[key]
+    example = f"{schemes[0]}://user:password@127.0.0.1:{5432 if key == 'postgres_url' else 6379}/..."
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018  # raises ValueError on a malformed port
+    except ValueError:
+        raise ConfigError(f"{where} is not a valid URL, e.g. {example}") from None
+    if parts.scheme not in schemes:
+        raise ConfigError(f"{where} must start with {' or '.join(s + '://' for s in schemes)}, e.g. {example}")
+    if not _loopback(host):
+        raise ConfigError(f"{where} must point at this machine (127.0.0.1, localhost or ::1), not {host or 'no host'}")
+    return url
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_env_assignments(items: Iterable[str], where: str = "--env") -> dict[str, str]:

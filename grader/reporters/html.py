@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from grader.model import OUTCOME_SEVERITY, CheckResult, CriterionResult, Outcome, Report
+from grader.model import OUTCOME_SEVERITY, CheckResult, CriterionResult, Distribution, Outcome, Report
 from grader.reporters.json_report import scrub_surrogates
 
 GAUGE_RADIUS = 52
@@ -56,7 +56,7 @@ def _environment() -> Environment:
         by_severity=by_severity,
         short_sha=short_sha,
     )
-    env.globals.update(bar=bar, gauge_dash=gauge_dash, unmet_required=unmet_required, verdict=verdict)
+    env.globals.update(bar=bar, curve=curve, gauge_dash=gauge_dash, unmet_required=unmet_required, verdict=verdict)
     return env
 
 
@@ -149,6 +149,50 @@ def bar(check: CheckResult) -> Bar | None:
     full = 100.0 if check.unit == "%" and top <= 100 else (top * 1.25 or 1.0)
     marker = min(max(threshold / full * 100, 0.5), 99.5)  # keep the whole marker line inside the bar
     return Bar(round(value / full * 100, 2), round(marker, 2))
+
+
+# The drawing area of a distribution chart inside its SVG viewBox (0 0 CHART_W CHART_H).
+CHART_W, CHART_H, CHART_LEFT, CHART_BOTTOM, CHART_TOP = 600, 190, 44, 160, 8
+
+
+@dataclass(frozen=True, slots=True)
+class Curve:
+    """A cumulative distribution laid out in SVG coordinates: its polyline, markers and axis ticks."""
+
+    points: str  # "x,y x,y ..." for <polyline>
+    threshold_x: float | None
+    threshold_label: str
+    quantile_y: float | None
+    quantile_label: str
+    x_ticks: tuple[tuple[float, str], ...]
+    y_ticks: tuple[tuple[float, str], ...]
+
+
+def curve(dist: Distribution) -> Curve | None:
+    """Lay out a cumulative distribution: x up to past the threshold and the 99th percentile, y 0-100 %."""
+    if not dist.points:
+        return None
+    p99 = next((x for x, y in dist.points if y >= 0.99), dist.points[-1][0])
+    x_max = max(p99, (dist.threshold or 0.0) * 1.25, 1e-9)
+    width, height = CHART_W - CHART_LEFT - 10, CHART_BOTTOM - CHART_TOP
+
+    def x_of(value: float) -> float:
+        return round(CHART_LEFT + min(value, x_max) / x_max * width, 1)
+
+    def y_of(fraction: float) -> float:
+        return round(CHART_BOTTOM - fraction * height, 1)
+
+    line = [(x_of(0.0), y_of(0.0)), *((x_of(x), y_of(y)) for x, y in dist.points)]
+    threshold = dist.threshold
+    return Curve(
+        points=" ".join(f"{x},{y}" for x, y in line),
+        threshold_x=None if threshold is None else x_of(threshold),
+        threshold_label="" if threshold is None else f"limit {number(threshold)} {dist.unit}",
+        quantile_y=None if dist.quantile is None else y_of(dist.quantile),
+        quantile_label="" if dist.quantile is None else f"{number(dist.quantile * 100)} %",
+        x_ticks=tuple((x_of(x_max * i / 4), f"{number(round(x_max * i / 4))} {dist.unit}") for i in range(5)),
+        y_ticks=tuple((y_of(f), f"{round(f * 100)} %") for f in (0.0, 0.5, 1.0)),
+    )
 
 
 def gauge_dash(score: float | None) -> str:

@@ -19,6 +19,7 @@ from grader.model import (
     AssertionResult,
     CheckResult,
     CriterionResult,
+    Distribution,
     Evidence,
     Location,
     Outcome,
@@ -150,7 +151,16 @@ def _evidence(data: dict[str, Any]) -> Evidence:
         message=data["message"],
         location=None if location is None else Location(**location),
         detail=data["detail"],
+        distribution=_distribution(data.get("distribution")),
     )
+
+
+def _distribution(data: dict[str, Any] | None) -> Distribution | None:
+    """A drawn distribution (absent from reports written before it existed)."""
+    if data is None:
+        return None
+    points = tuple((float(x), float(y)) for x, y in data["points"])
+    return Distribution(data["unit"], points, data["threshold"], data["quantile"])
 
 
 def _probe(data: dict[str, Any]) -> ProbeRecord:

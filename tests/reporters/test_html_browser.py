@@ -87,3 +87,15 @@ def test_hiding_passed_criteria_needs_no_javascript(opened: tuple[Page, str, lis
     page.locator("#show-ok").uncheck()
     assert passed.is_hidden()
     assert page.locator("article.criterion.o-fail").first.is_visible()
+
+
+def test_a_latency_distribution_is_drawn_with_its_limit(opened: tuple[Page, str, list[str], list[str]]) -> None:
+    page, _, _, _ = opened
+    chart = page.locator("svg.cdf")
+    assert chart.count() == 1 and chart.is_visible()
+    points = chart.locator("polyline.curve").get_attribute("points") or ""
+    assert points.count(",") == 7  # the origin and 6 points
+    labels = chart.text_content() or ""
+    assert "limit 300 ms" in labels and "95 %" in labels
+    box = chart.bounding_box()
+    assert box is not None and box["width"] > 300 and box["height"] > 80
