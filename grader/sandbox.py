@@ -5,6 +5,9 @@ process runs in a new session; when it ends, times out or leaves background chil
 whole group is terminated (SIGTERM, a short grace, then SIGKILL). Output is read
 incrementally and only its head and tail are kept, so a suite printing gigabytes costs a few
 megabytes. Where the platform allows, core dumps are disabled and written files are capped.
+Given a :class:`grader.isolation.Cell`, the command is confined at the run's isolation level
+(another user, bubblewrap or a container; see :mod:`grader.isolation`), and the limits it ran
+into are named in :attr:`ProcessResult.limits_hit`.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ import shlex
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from grader.isolation import Cell
 
 try:
     import resource
@@ -33,6 +39,7 @@ FILE_SIZE_LIMIT = 1 << 30  # 1 GiB per file written by a learner process
 _READ_CHUNK = 64 * 1024
 _IDLE_POLL_S = 0.1
 _DRAIN_S = 1.0  # after the leader exits, how long to keep reading output from what it left behind
+_SAMPLE_S = 0.5  # how often a confined run's process count is sampled
 
 # Inherited variables a learner process may need: locale, time zone, trust stores, proxies, package indexes.
 _INHERITED = (
@@ -43,6 +50,12 @@ _INHERITED = (
 )  # fmt: skip
 # Never handed on, even if a name above matches (belt and braces for future additions).
 _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|SESSION|(^|_)KEY($|_)|^AWS_|^GH_|^GITHUB_", re.I)
+# What a program prints when it cannot start another process or thread (sh, dash, bash, node, Python, Java).
+_NO_MORE_PROCESSES = re.compile(
+    rb"Cannot fork|fork: (retry: )?Resource temporarily unavailable|spawn \S* ?EAGAIN|Errno 11\] Resource temporarily"
+    rb"|unable to create native thread|pthread_create.*(EAGAIN|Resource temporarily)"
+)
+_CLEANUPS: dict[int, Callable[[], None]] = {}  # process group -> what to undo once it is gone (a container)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +68,7 @@ class ProcessResult:
     duration_s: float
     output: str  # stdout+stderr; over the cap: head, an omission marker, tail
     output_bytes: int  # total bytes the process wrote
+    limits_hit: tuple[str, ...] = ()  # in words, e.g. "output capped at 2 MB of 1.1 GB written"
 
     @property
     def tail(self) -> str:
@@ -120,17 +134,19 @@ def run_process(
     timeout_s: float,
     output_cap_bytes: int = 2_000_000,
     stdin: int | IO[Any] = subprocess.DEVNULL,
+    cell: Cell | None = None,
 ) -> ProcessResult:
     """Run `argv` in its own session with a wall-clock limit; kill its whole group when it is done.
 
     Raises OSError only when the program cannot be started at all (e.g. not found).
     """
     began = time.monotonic()
-    proc = spawn(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stdin=stdin)
+    proc = spawn(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stdin=stdin, cell=cell)
     sink = _CappedBuffer(output_cap_bytes)
+    peak = _TaskPeak(proc.pid if cell is not None and cell.isolation.confined else None)
     assert proc.stdout is not None
     with proc.stdout:
-        timed_out = _pump(proc, proc.stdout.fileno(), sink, began + timeout_s)
+        timed_out = _pump(proc, proc.stdout.fileno(), sink, began + timeout_s, peak.sample)
         kill_group(proc.pid)
         returncode = proc.wait()
         _drain(proc.stdout.fileno(), sink, time.monotonic() + _DRAIN_S)
@@ -141,7 +157,39 @@ def run_process(
         duration_s=time.monotonic() - began,
         output=sink.text(),
         output_bytes=sink.total,
+        limits_hit=_limits_hit(sink, output_cap_bytes, returncode, cell, peak.tasks),
     )
+
+
+class _TaskPeak:
+    """The most tasks (processes and threads) a process group had at once, sampled while it runs."""
+
+    def __init__(self, pgid: int | None) -> None:
+        self.pgid = pgid
+        self.tasks = 0
+        self._next = 0.0
+
+    def sample(self) -> None:
+        if self.pgid is not None and time.monotonic() >= self._next:
+            self.tasks = max(self.tasks, group_tasks(self.pgid))
+            self._next = time.monotonic() + _SAMPLE_S
+
+
+def _limits_hit(sink: _CappedBuffer, cap: int, returncode: int, cell: Cell | None, peak_tasks: int) -> tuple[str, ...]:
+    """The limits a run ran into, in words for a report."""
+    hit = []
+    if sink.total > cap:
+        hit.append(f"output capped at {_size(cap)} of {_size(sink.total)} written")
+    confined = cell.isolation.limits if cell is not None and cell.isolation.confined else None
+    if confined and (sink.matches(_NO_MORE_PROCESSES) or peak_tasks >= 0.9 * confined.processes):
+        hit.append(f"reached the process limit of {confined.processes} (peak {peak_tasks} tasks)")
+    if returncode in (-signal.SIGXFSZ, 128 + signal.SIGXFSZ) or sink.matches(rb"File size limit exceeded|EFBIG"):
+        hit.append(f"a file reached the {_size(confined.file_bytes if confined else FILE_SIZE_LIMIT)} size limit")
+    return tuple(hit)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB" if n >= 1e6 else f"{n} bytes"
 
 
 def spawn(
@@ -151,16 +199,25 @@ def spawn(
     env: Mapping[str, str],
     stdout: int | IO[Any],
     stdin: int | IO[Any] = subprocess.DEVNULL,
+    cell: Cell | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start `argv` in a new session (its own process group), stderr merged into `stdout`, rlimits applied.
 
-    The caller ends it with :func:`kill_group`. Raises OSError when the program cannot be started.
+    With a `cell`, confined at its isolation level. The caller ends it with :func:`kill_group`.
+    Raises OSError when the program cannot be started.
     """
+    launch = cell.isolation.launch(argv, cwd=cwd, env=env, cell=cell) if cell is not None else None
+    user = launch.account if launch is not None else None
     proc = subprocess.Popen(
-        list(argv), cwd=cwd, env=dict(env), stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT,
+        launch.argv if launch else list(argv), cwd=launch.cwd if launch else cwd,
+        env=launch.env if launch else dict(env), stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT,
         start_new_session=True, close_fds=True,
+        user=user.uid if user else None, group=user.gid if user else None, extra_groups=[] if user else None,
     )  # fmt: skip
-    _limit_resources(proc.pid)
+    if cell is None or not cell.isolation.confined:
+        _limit_resources(proc.pid)  # confined: the launch set its own limits before the program started
+    if launch is not None and launch.cleanup is not None:
+        _CLEANUPS[proc.pid] = launch.cleanup
     return proc
 
 
@@ -183,6 +240,10 @@ class _CappedBuffer:
         if len(self.tail) > 2 * self.half:
             del self.tail[: len(self.tail) - self.half]
 
+    def matches(self, pattern: re.Pattern[bytes] | bytes) -> bool:
+        """Whether the kept output (head and tail) matches `pattern`."""
+        return re.search(pattern, bytes(self.head)) is not None or re.search(pattern, bytes(self.tail)) is not None
+
     def text(self) -> str:
         tail = self.tail[-self.half :]
         omitted = self.total - len(self.head) - len(tail)
@@ -190,15 +251,19 @@ class _CappedBuffer:
         return bytes(self.head + marker + tail).decode("utf-8", errors="replace")
 
 
-def _pump(proc: subprocess.Popen[bytes], fd: int, sink: _CappedBuffer, deadline: float) -> bool:
+def _pump(
+    proc: subprocess.Popen[bytes], fd: int, sink: _CappedBuffer, deadline: float, sample: Callable[[], None]
+) -> bool:
     """Copy output into `sink` until EOF or the leader exits; True if the deadline passed first.
 
     The leader is checked after every read, so children it leaves writing to the pipe cannot keep
-    the run going: they are killed with the group, and what remains is drained.
+    the run going: they are killed with the group, and what remains is drained. `sample` is
+    called on every turn.
     """
     with selectors.DefaultSelector() as sel:
         sel.register(fd, selectors.EVENT_READ)
         while (remaining := deadline - time.monotonic()) > 0:
+            sample()
             if sel.select(min(remaining, _IDLE_POLL_S)):
                 chunk = os.read(fd, _READ_CHUNK)
                 if not chunk:
@@ -245,7 +310,19 @@ def _limit_resources(pid: int) -> None:
 
 
 def kill_group(pgid: int, grace_s: float = KILL_GRACE_S) -> None:
-    """SIGTERM every live process of the group, then SIGKILL whatever survives the grace period."""
+    """SIGTERM every live process of the group, then SIGKILL whatever survives the grace period.
+
+    What its start registered to undo (a container) is undone once the group is gone.
+    """
+    try:
+        _end_group(pgid, grace_s)
+    finally:
+        cleanup = _CLEANUPS.pop(pgid, None)
+        if cleanup is not None:
+            cleanup()
+
+
+def _end_group(pgid: int, grace_s: float) -> None:
     if not _group_alive(pgid):
         return
     _signal_group(pgid, signal.SIGTERM)
@@ -275,20 +352,30 @@ def _group_alive(pgid: int) -> bool:
 
 def group_pids(pgid: int) -> list[int]:
     """The live (non-zombie) processes of a group, from /proc (empty where there is no /proc)."""
+    return [pid for pid, _threads in _group_members(pgid)]
+
+
+def group_tasks(pgid: int) -> int:
+    """How many tasks (threads included, as RLIMIT_NPROC counts them) the group's live processes have."""
+    return sum(threads for _pid, threads in _group_members(pgid))
+
+
+def _group_members(pgid: int) -> list[tuple[int, int]]:
+    """(pid, threads) of the group's live processes."""
     proc = Path("/proc")
-    pids = []
+    members = []
     for entry in proc.iterdir() if proc.is_dir() else ():
         state = _proc_group_state(entry) if entry.name.isdigit() else None
         if state is not None and state[0] == pgid and state[1] not in "ZXx":
-            pids.append(int(entry.name))
-    return pids
+            members.append((int(entry.name), state[2]))
+    return members
 
 
-def _proc_group_state(entry: Path) -> tuple[int, str] | None:
-    """(process group, state letter) from /proc/<pid>/stat, or None if it vanished."""
+def _proc_group_state(entry: Path) -> tuple[int, str, int] | None:
+    """(process group, state letter, threads) from /proc/<pid>/stat, or None if it vanished."""
     try:
         stat = (entry / "stat").read_text()
     except OSError:
         return None
     fields = stat[stat.rfind(")") + 2 :].split()
-    return (int(fields[2]), fields[0]) if len(fields) > 2 else None
+    return (int(fields[2]), fields[0], int(fields[17])) if len(fields) > 17 else None
