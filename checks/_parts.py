@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from grader.model import Evidence, Verdict
@@ -27,6 +27,13 @@ class Part:
 def ratio(good: int, total: int) -> float:
     """good / total, 1.0 for nothing to judge."""
     return good / total if total else 1.0
+
+
+def unmet(parts: Iterable[tuple[str, bool]]) -> tuple[list[str], float]:
+    """(the names of the parts not met, in order; the share of parts met) from (name, met) pairs."""
+    judged = list(parts)
+    missing = [name for name, met in judged if not met]
+    return missing, ratio(len(judged) - len(missing), len(judged))
 
 
 def combine(parts: Sequence[Part], evidence: Sequence[Evidence]) -> Verdict:

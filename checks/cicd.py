@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks._evidence import capped, display
+from checks._parts import unmet
 from grader.facts import Facts
 from grader.model import Evidence, Location, Verdict
 from grader.plugin import check
@@ -274,11 +275,12 @@ def pipeline(facts: Facts, options: Mapping[str, Any]) -> Verdict:
     evidence += _broken_evidence(found)
     score = sum(parts.values()) / len(parts)
     summary = _pipeline_summary(deploys, parts)
+    shown = capped(evidence, len(evidence), "observations")
     if score == 1.0:
-        return Verdict.passed(summary, evidence=capped(evidence, len(evidence), "observations"))
+        return Verdict.passed(summary, evidence=shown)
     if [k for k, v in parts.items() if v < 1.0] == ["gated"] and parts["gated"] > 0:
-        return Verdict.warned(summary, score=score, evidence=capped(evidence, len(evidence), "observations"))
-    return Verdict.failed(summary, score=score, evidence=capped(evidence, len(evidence), "observations"))
+        return Verdict.warned(summary, score=score, evidence=shown)
+    return Verdict.failed(summary, score=score, evidence=shown)
 
 
 def _pipeline_summary(deploys: Sequence[_Deploy], parts: Mapping[str, float]) -> str:
@@ -436,8 +438,7 @@ def environments(facts: Facts, options: Mapping[str, Any]) -> Verdict:
         "credentials from ${{ secrets.* }}": bool(refs),
         "no credential written into a workflow": not serious,
     }
-    missing = [name for name, ok in parts.items() if not ok]
-    score = (len(parts) - len(missing)) / len(parts)
+    missing, score = unmet(parts.items())
     shown = capped(evidence, len(evidence), "observations")
     if missing:
         return Verdict.failed(f"missing: {', '.join(missing)}", score=score, evidence=shown)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks._evidence import capped
+from checks._parts import ratio
 from grader.facts import Facts
 from grader.model import Evidence, Location, Verdict
 from grader.plugin import check
@@ -43,7 +44,7 @@ def judge(rules: Sequence[Rule], what: str, **kw: Any) -> Verdict:
     if not failed:
         return Verdict.passed(f"{what}: all {len(rules)} rules met", evidence=kept, **kw)
     names = ", ".join(r.name for r in failed)
-    score = (len(rules) - len(failed)) / len(rules)
+    score = ratio(len(rules) - len(failed), len(rules))
     summary = f"{what}: {len(rules) - len(failed)} of {len(rules)} rules met; not met: {names}"
     return Verdict.failed(summary, score=score, evidence=kept, **kw)
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from checks._parts import unmet
 from grader.facts import Facts
 from grader.model import Evidence, Verdict
 from grader.plugin import check
@@ -97,8 +98,7 @@ def https(facts: Facts, options: Mapping[str, Any]) -> Verdict:
         if not own:
             evidence.append(Evidence(f"{host} is not a custom domain (an IP address, localhost or a platform host)"))
 
-    missing = [name for name, ok in parts.items() if not ok]
-    score = (len(parts) - len(missing)) / len(parts)
+    missing, score = unmet(parts.items())
     measured: dict[str, Any] = {"evidence": tuple(evidence), "threshold": min_days, "unit": "days"}
     if cert is not None:
         measured["value"] = cert.days_left

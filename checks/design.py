@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from checks._evidence import capped
+from checks._parts import ratio
 from grader.facts import Facts
 from grader.model import Evidence, Location, Verdict
 from grader.plugin import check
@@ -89,7 +90,7 @@ def design_docs(facts: Facts, options: Mapping[str, Any]) -> Verdict:
         )
     rated = [(design, _gaps(design, wanted)) for design in docs.designs]
     complete = [design for design, gaps in rated if not gaps]
-    shares = sorted(((len(wanted) - len(gaps)) / len(wanted) for _, gaps in rated), reverse=True)
+    shares = sorted((ratio(len(wanted) - len(gaps), len(wanted)) for _, gaps in rated), reverse=True)
     evidence = [e for design, gaps in rated for e in _design_evidence(design, wanted, gaps)]
     if "diagram" in wanted and any(d.kind == "mermaid" for design in docs.designs for d in design.diagrams):
         evidence.append(Evidence(f"Mermaid diagrams checked with {docs.mermaid_method}"))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checks._evidence import capped
+from checks._parts import unmet
 from grader.facts import Facts
 from grader.model import Evidence, Location, Verdict
 from grader.plugin import check
@@ -53,7 +54,7 @@ def _judge(parts: Sequence[_Part], tf: TerraformFacts, what: str, **measured: An
     The verdict's value is the number of parts met, unless `measured` gives value, threshold and unit.
     """
     evidence = [e for part in parts for e in part.evidence] + _parse_note(tf)
-    missing = [p.name for p in parts if not p.ok]
+    missing, score = unmet((p.name, p.ok) for p in parts)
     kw: dict[str, Any] = {
         "value": len(parts) - len(missing),
         "threshold": len(parts),
@@ -63,7 +64,6 @@ def _judge(parts: Sequence[_Part], tf: TerraformFacts, what: str, **measured: An
     }
     if not missing:
         return Verdict.passed(f"{what}: {', '.join(p.name for p in parts)}", **kw)
-    score = (len(parts) - len(missing)) / len(parts)
     return Verdict.failed(f"{what}: missing {', '.join(missing)}", score=score, **kw)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from checks._evidence import capped
+from checks._parts import unmet
 from grader.facts import Facts
 from grader.model import Evidence, Location, Verdict
 from grader.plugin import check
@@ -78,8 +79,7 @@ def error_tracking(facts: Facts, options: Mapping[str, Any]) -> Verdict:
                     "your own error handler catches never reach Sentry"
                 )
             )
-    missing = [name for name, ok in parts.items() if not ok]
-    score = (len(parts) - len(missing)) / len(parts)
+    missing, score = unmet(parts.items())
     if not missing:
         return Verdict.passed(
             f"Sentry initialised in {obs.sentry_inits[0].path}, DSN from the environment", evidence=tuple(evidence)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks._evidence import display
+from checks._parts import ratio
 from grader.facts import Facts
 from grader.model import Evidence, Location, Verdict
 from grader.plugin import check
@@ -163,7 +164,7 @@ def readme_professional(facts: Facts, options: Mapping[str, Any]) -> Verdict:
             evidence.append(Evidence(f"no {element.removeprefix('a ').removeprefix('an ')}", Location(where)))
         else:
             evidence.append(Evidence(f"{element}: {display(found[1])}", Location(where, found[0])))
-    score = (len(_ELEMENTS) - len(missing)) / len(_ELEMENTS)
+    score = ratio(len(_ELEMENTS) - len(missing), len(_ELEMENTS))
     if not missing:
         return Verdict.passed(f"{where} has {', '.join(_ELEMENTS)}", evidence=tuple(evidence))
     return Verdict.failed(f"{where} lacks {', '.join(missing)}", score=score, evidence=tuple(evidence))

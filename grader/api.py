@@ -14,6 +14,7 @@ from grader.assertions import Assertion, merge_assertions
 from grader.curriculum import Curriculum, load_curriculum, validate_assertions
 from grader.errors import ConfigError, UsageError
 from grader.facts import FactStore, LiveOptions, ProbeContext, ProbeListener
+from grader.isolation import Isolation, open_isolation
 from grader.model import SCHEMA_VERSION, GradeRequest, Outcome, ProbeRecord, Report, Target
 from grader.plugin import Registry, load_registry
 from grader.probes.history import GitHistory
@@ -45,11 +46,13 @@ def grade(request: GradeRequest, listener: ProbeListener | None = None) -> Repor
     started = datetime.now(UTC)
     began = time.perf_counter()
     with (
+        open_isolation(request.isolation) as isolation,  # last out: kills what the sandbox user left running
         tempfile.TemporaryDirectory(prefix="grade-", ignore_cleanup_errors=True) as scratch,
         ExitStack() as teardown,  # services the probes started are stopped here, also on Ctrl-C
     ):
+        isolation.admit(Path(scratch))
         store = FactStore(
-            registry.probes, lambda s: _context(root, config, Path(scratch), s, request, teardown), listener
+            registry.probes, lambda s: _context(root, config, Path(scratch), s, request, teardown, isolation), listener
         )
         store.start("history")
         criteria = judge_phase(phase, registry.checks, store, also=(a.check_id for a in gates))
@@ -80,7 +83,7 @@ def grade(request: GradeRequest, listener: ProbeListener | None = None) -> Repor
         criteria=criteria,
         probes=probes,
         plugin_errors=tuple(registry.load_errors),
-        options=_options(request, assertions),
+        options={**_options(request, assertions), "isolation_used": isolation.detail},
         assertions=asserted,
     )
 
@@ -94,7 +97,13 @@ def _checked_root(path: Path) -> Path:
 
 
 def _context(
-    root: Path, config: ProjectConfig, scratch: Path, store: FactStore, request: GradeRequest, teardown: ExitStack
+    root: Path,
+    config: ProjectConfig,
+    scratch: Path,
+    store: FactStore,
+    request: GradeRequest,
+    teardown: ExitStack,
+    isolation: Isolation,
 ) -> ProbeContext:
     return ProbeContext(
         target=root,
@@ -102,8 +111,9 @@ def _context(
         scratch=scratch,
         store=store,
         test_timeout_s=request.test_timeout_s or DEFAULT_TEST_TIMEOUT_S,
-        live=LiveOptions(url=request.url, env=dict(request.env)),
+        live=LiveOptions(url=request.url, env=dict(request.env), live_url=request.live_url),
         defer=teardown.callback,
+        isolation=isolation,
     )
 
 

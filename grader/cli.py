@@ -11,6 +11,7 @@ import threading
 import tomllib
 import traceback
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +24,7 @@ from grader.diff import diff_reports
 from grader.errors import GraderError, UsageError
 from grader.github import publish as publish_github
 from grader.init_template import write_template
+from grader.isolation import LEVELS
 from grader.model import SCHEMA_VERSION, GradeRequest, Report
 from grader.probes.service_config import parse_env_assignments, read_env_file
 from grader.reporters import REPORTERS, write_reports
@@ -31,7 +33,7 @@ from grader.terminal import Progress, print_catalogue, print_diff, print_explain
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_FAULT = 0, 1, 2, 3
 DEFAULT_FORMATS = ("html", "json")
-SUBCOMMANDS = ("checks", "explain", "init", "diff")
+SUBCOMMANDS = ("checks", "explain", "init", "diff", "batch")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="grade",
         description="Grade a backend project against a curriculum phase, with evidence.",
         epilog="Other commands: `grade checks [--phase N]`, `grade explain CHECK_ID`, `grade init [PATH] [--force]`, "
-        "`grade diff OLD.json NEW.json`.",
+        "`grade diff OLD.json NEW.json`, `grade batch SOURCE --phase N`.",
     )
     p.add_argument("path", type=Path, help="the project folder (a git repository)")
     p.add_argument("--phase", type=int, required=True, help="0 for the bootcamp week, 1-10 for the phases")
@@ -55,6 +57,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--format", default=",".join(DEFAULT_FORMATS), help=f"any of {','.join(REPORTERS)} (default: html,json)"
     )
+    _add_judging_options(p)
+    p.add_argument("--url", help="grade this already running service (never started or stopped by the grader)")
+    p.add_argument(
+        "--live-url",
+        metavar="URL",
+        help="the deployed app, for the HTTPS and live-demo checks (e.g. https://api.example.com/health)",
+    )
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an environment variable for the service the grader starts (repeatable)",
+    )
+    p.add_argument(
+        "--env-file", type=Path, metavar="FILE", help="environment variables for the service (dotenv syntax)"
+    )
+    p.add_argument(
+        "--isolation",
+        choices=LEVELS,
+        default="auto",
+        help="how the learner's code is confined: bubblewrap, another user + rlimits (process), containers "
+        "(docker), or auto: the strongest that works here (default)",
+    )
+    p.add_argument("--no-plugins", action="store_true", help="do not load third-party check plug-ins")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
+    p.add_argument("--version", action="version", version=f"grade {__version__}")
+    return p
+
+
+def _add_judging_options(p: argparse.ArgumentParser) -> None:
+    """The options that say how a project is judged, shared by `grade` and `grade batch`."""
     p.add_argument("--only", action="append", default=[], metavar="CHECK_ID", help="run only these checks")
     p.add_argument("--skip", action="append", default=[], metavar="CHECK_ID", help="skip these checks")
     p.add_argument("--curriculum", type=Path, help="a curriculum TOML file instead of the bundled roadmap")
@@ -68,21 +102,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--min-score", type=float, help="pass mark 0-100 (default: the phase's own)")
     p.add_argument("--test-timeout", type=float, default=DEFAULT_TEST_TIMEOUT_S, help="seconds the test suite may run")
-    p.add_argument("--url", help="grade this already running service (never started or stopped by the grader)")
-    p.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an environment variable for the service the grader starts (repeatable)",
-    )
-    p.add_argument(
-        "--env-file", type=Path, metavar="FILE", help="environment variables for the service (dotenv syntax)"
-    )
-    p.add_argument("--no-plugins", action="store_true", help="do not load third-party check plug-ins")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
-    p.add_argument("--version", action="version", version=f"grade {__version__}")
-    return p
 
 
 def _catalogue_parser(command: str) -> argparse.ArgumentParser:
@@ -107,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _init(args[1:])
         if args and args[0] == "diff":
             return _diff(args[1:], out)
+        if args and args[0] == "batch":
+            return _batch(args[1:])
         if args and args[0] in SUBCOMMANDS:
             return _catalogue(args[0], args[1:], out)
         return _grade(build_parser().parse_args(args), out, err)
@@ -139,16 +160,13 @@ def _say(message: str) -> None:
 
 
 def _grade(ns: argparse.Namespace, out: Console, err: Console) -> int:
-    formats = tuple(f.strip() for f in ns.format.split(",") if f.strip())
-    unknown = [f for f in formats if f not in REPORTERS]
-    if unknown or not formats:
-        raise UsageError(f"unknown format {', '.join(unknown) or '(none)'}: choose from {', '.join(REPORTERS)}")
-    if ns.min_score is not None and not 0 <= ns.min_score <= 100:
-        raise UsageError("--min-score must be between 0 and 100")
-    if ns.test_timeout <= 0:
-        raise UsageError("--test-timeout must be positive")
+    formats = _checked_judging_options(ns)
     if ns.url is not None and not _is_http_url(ns.url):
         raise UsageError(f"--url {ns.url!r}: expected an http:// or https:// URL, e.g. http://127.0.0.1:3000")
+    if ns.live_url is not None and not _is_http_url(ns.live_url):
+        raise UsageError(
+            f"--live-url {ns.live_url!r}: expected an http:// or https:// URL, e.g. https://api.example.com"
+        )
     env = read_env_file(ns.env_file) if ns.env_file is not None else {}
     env.update(parse_env_assignments(ns.env))
     request = GradeRequest(
@@ -162,7 +180,9 @@ def _grade(ns: argparse.Namespace, out: Console, err: Console) -> int:
         test_timeout_s=ns.test_timeout,
         load_plugins=not ns.no_plugins,
         url=ns.url,
+        live_url=ns.live_url,
         env=env,
+        isolation=ns.isolation,
     )
     with Progress(err, enabled=not ns.quiet) as progress:
         report = grade(request, listener=progress.on_probe)
@@ -174,6 +194,19 @@ def _grade(ns: argparse.Namespace, out: Console, err: Console) -> int:
     if report.incomplete:
         return EXIT_FAULT
     return EXIT_PASSED if report.passed else EXIT_FAILED
+
+
+def _checked_judging_options(ns: argparse.Namespace) -> tuple[str, ...]:
+    """Validate --format, --min-score and --test-timeout; return the report formats."""
+    formats = tuple(f.strip() for f in ns.format.split(",") if f.strip())
+    unknown = [f for f in formats if f not in REPORTERS]
+    if unknown or not formats:
+        raise UsageError(f"unknown format {', '.join(unknown) or '(none)'}: choose from {', '.join(REPORTERS)}")
+    if ns.min_score is not None and not 0 <= ns.min_score <= 100:
+        raise UsageError("--min-score must be between 0 and 100")
+    if ns.test_timeout <= 0:
+        raise UsageError("--test-timeout must be positive")
+    return formats
 
 
 def _verdict_line(report: Report, paths: Sequence[Path]) -> str:
@@ -217,6 +250,92 @@ def _init(args: Sequence[str]) -> int:
     target = write_template(ns.path, force=ns.force)
     print(f"wrote {target}: uncomment the settings your project needs", flush=True)
     return EXIT_PASSED
+
+
+def _batch_parser() -> argparse.ArgumentParser:
+    from grader.batch.runner import DEFAULT_TIMEOUT_S, default_jobs
+
+    p = _Parser(prog="grade batch", description="Grade every submission of a class against one phase.")
+    p.add_argument(
+        "source",
+        type=Path,
+        help="a folder of submissions (one folder or git repository per student) or a roster CSV "
+        "(student,repo; GitHub Classroom's export columns too)",
+    )
+    p.add_argument("--phase", type=int, required=True, help="0 for the bootcamp week, 1-10 for the phases")
+    p.add_argument("--deadline", help="grade each repository's last commit before this time, e.g. 2026-12-01T23:59Z")
+    p.add_argument("--jobs", type=int, default=default_jobs(), help="submissions graded at once (default: %(default)s)")
+    p.add_argument("--out", type=Path, help="where the class outputs go (default: reports/batch-phase<N>)")
+    p.add_argument("--force", action="store_true", help="regrade every submission, ignoring cached results")
+    p.add_argument("--cluster", metavar="URL", help="grade on a Dask cluster, e.g. tcp://scheduler:8786")
+    p.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds one submission may take (%(default)g)"
+    )
+    p.add_argument(
+        "--format", default=",".join(DEFAULT_FORMATS), help=f"each student's reports: any of {','.join(REPORTERS)}"
+    )
+    _add_judging_options(p)
+    p.add_argument("--no-plugins", action="store_true", help="do not load third-party check plug-ins")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the summary line")
+    return p
+
+
+def _batch(args: Sequence[str]) -> int:
+    """`grade batch`: 0 when every submission was graded, 3 when some could not be, 130 when interrupted."""
+    from grader.batch.roster import load_roster
+    from grader.batch.runner import BatchSettings, LocalBackend, run_batch, summary_line
+
+    ns = _batch_parser().parse_args(args)
+    formats = _checked_judging_options(ns)
+    if ns.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if ns.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    settings = BatchSettings(
+        request=GradeRequest(
+            path=Path("."),
+            phase=ns.phase,
+            curriculum=ns.curriculum,
+            only=tuple(ns.only),
+            skip=tuple(ns.skip),
+            min_score=ns.min_score,
+            overrides=parse_overrides(ns.overrides),
+            test_timeout_s=ns.test_timeout,
+            load_plugins=not ns.no_plugins,
+        ),
+        out=ns.out or Path("reports") / f"batch-phase{ns.phase}",
+        jobs=ns.jobs,
+        timeout_s=ns.timeout,
+        force=ns.force,
+        deadline=_deadline(ns.deadline) if ns.deadline else None,
+        formats=formats,
+    )
+    submissions = load_roster(ns.source)
+    if ns.cluster:
+        from grader.batch.dask_runner import DaskBackend
+
+        cluster = DaskBackend(ns.cluster)
+        try:
+            run = run_batch(submissions, settings, backend=cluster, quiet=ns.quiet)
+        finally:
+            cluster.close()
+    else:
+        run = run_batch(submissions, settings, backend=LocalBackend(ns.jobs), quiet=ns.quiet)
+    print(summary_line(run), flush=True)
+    if run.interrupted:
+        return 130
+    return EXIT_PASSED if run.all_graded else EXIT_FAULT
+
+
+def _deadline(text: str) -> datetime:
+    """An ISO 8601 time with a zone (`2026-12-01T23:59Z`, `2026-12-01T23:59+01:00`)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--deadline {text!r}: expected an ISO 8601 time, e.g. 2026-12-01T23:59Z") from None
+    if when.tzinfo is None:
+        raise UsageError(f"--deadline {text!r}: give the time zone, e.g. 2026-12-01T23:59Z or +01:00")
+    return when
 
 
 def _diff(args: Sequence[str], out: Console) -> int:

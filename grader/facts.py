@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from grader.errors import ProbeError
+from grader.isolation import UNCONFINED, Isolation
 from grader.plugin import ProbeSpec
 from grader.project_config import ProjectConfig
 
@@ -44,6 +45,7 @@ class LiveOptions:
 
     url: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    live_url: str | None = None  # the deployed app (--live-url), reached only by the deploy probes
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,7 @@ class ProbeContext:
     test_timeout_s: float
     live: LiveOptions = LiveOptions()
     defer: Callable[[Callable[[], None]], object] = lambda _callback: None  # run at the end of grading, always
+    isolation: Isolation = field(default_factory=lambda: UNCONFINED)  # how learner processes are confined
 
     def fact(self, probe_id: str, kind: type[T]) -> T:
         """Another probe's fact; raises ProbeError if that probe failed."""

@@ -58,12 +58,23 @@ class Location:
 
 
 @dataclass(frozen=True, slots=True)
+class Distribution:
+    """A measured cumulative distribution to draw (e.g. latencies): (value, fraction of samples <= value)."""
+
+    unit: str
+    points: tuple[tuple[float, float], ...]
+    threshold: float | None = None  # marked on the chart
+    quantile: float | None = None  # the fraction the threshold applies to (e.g. 0.95 for a p95 limit)
+
+
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """One observation that supports a verdict (redacted before it is stored)."""
 
     message: str
     location: Location | None = None
     detail: str | None = None  # e.g. a log tail or a trimmed response
+    distribution: Distribution | None = None  # drawn as a chart in the HTML report
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,4 +236,6 @@ class GradeRequest:
     test_timeout_s: float | None = None
     load_plugins: bool = True
     url: str | None = None  # grade this already running service; never start or stop anything
+    live_url: str | None = None  # the deployed app (HTTPS, live demo checks); only the deploy probes reach it
     env: dict[str, str] = field(default_factory=dict)  # extra environment for the service the grader starts
+    isolation: str = "auto"  # how learner processes are confined: auto | process | bwrap | docker (grader.isolation)

@@ -10,13 +10,16 @@ from typing import Any
 from grader.assertions import Assertion, parse_assertions
 from grader.errors import ConfigError
 from grader.probes.api_config import ApiConfig, AuthConfig, parse_api_config, parse_auth_config
+from grader.probes.jobs_config import JobsConfig, parse_jobs_config
+from grader.probes.load_config import LoadConfig, parse_load_config
+from grader.probes.micro_config import MicroservicesConfig, parse_microservices_config
 from grader.probes.service_config import ServiceConfig, parse_service_config
 
 CONFIG_NAME = "grade.toml"
 
-# Sections that later parts of the grader will read; accepted and kept as they are for now.
-_RESERVED_SECTIONS = frozenset({"load"})
-_SECTIONS = frozenset({"tests", "secrets", "service", "services", "api", "auth", "assertions"}) | _RESERVED_SECTIONS
+_SECTIONS = frozenset(
+    {"tests", "secrets", "service", "services", "api", "auth", "assertions", "load", "microservices", "jobs"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,9 @@ class ProjectConfig:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    load: LoadConfig = field(default_factory=LoadConfig)
+    microservices: MicroservicesConfig = field(default_factory=MicroservicesConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
     assertions: tuple[Assertion, ...] = ()  # `[assertions]`: shape checked here, ids and options by api.grade
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -83,6 +89,9 @@ def parse_project_config(raw: dict[str, Any], source: str = CONFIG_NAME) -> Proj
         service=parse_service_config(raw, source),
         api=parse_api_config(raw.get("api", {})),
         auth=parse_auth_config(raw.get("auth", {})),
+        load=parse_load_config(raw, source),
+        microservices=parse_microservices_config(raw, source),
+        jobs=parse_jobs_config(raw, source),
         assertions=parse_assertions(raw.get("assertions", {}), f"{source}: [assertions]", "grade.toml", ConfigError),
         raw=raw,
     )

@@ -75,8 +75,8 @@ def test_version_checks_and_explain() -> None:
     assert explained.returncode == 0
     assert "threshold option: min" in explained.stdout and "How to fix a failure" in explained.stdout
     assert "phase 7: All projects >80% test coverage" in explained.stdout
-    planned = grade("explain", "perf.latency_p95")
-    assert planned.returncode == 0 and "not yet automated" in planned.stdout
+    measured = grade("explain", "perf.latency_p95")
+    assert measured.returncode == 0 and "phase 5: API response time < 200ms" in measured.stdout
 
 
 def test_an_empty_directory_gets_an_honest_failing_report(tmp_path: Path) -> None:

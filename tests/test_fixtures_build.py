@@ -13,7 +13,23 @@ from fixtures import build
 from fixtures.build import FAKE_SECRETS, HistoryError, build_repo, fixture_files, load_history
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-EXPECTED_COMMITS = {"express-good": 15, "express-flawed": 3, "python-flask": 6}
+EXPECTED_COMMITS = {
+    "express-good": 15,
+    "express-flawed": 3,
+    "python-flask": 6,
+    "express-perf-good": 5,
+    "express-perf-flawed": 4,
+    "docker-good": 3,
+    "docker-flawed": 2,
+    "cicd-good": 4,
+    "cicd-flawed": 2,
+    "nest-good": 4,
+    "nest-flawed": 2,
+    "platform-good": 5,
+    "platform-flawed": 2,
+    "micro-good": 4,
+    "micro-flawed": 2,
+}
 
 
 GIT_ENV = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}  # ignore GIT_DIR etc. from hooks

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.facts import ProbeContext
+from grader.isolation import UNCONFINED, Isolation
 from grader.plugin import probe
 from grader.probes.node_install import as_dict, install_dependencies
 from grader.probes.repo import RepoFacts
@@ -102,11 +103,16 @@ def inventory(repo: RepoFacts) -> CodeInventory:
 def code_tsc(ctx: ProbeContext) -> TscRun:
     """Install the dependencies in a copy and run `tsc --noEmit` on the project's tsconfig."""
     repo = ctx.fact("repo", RepoFacts)
-    return run_tsc(repo, ctx.fact("code.inventory", CodeInventory), ctx.scratch / "tsc")
+    return run_tsc(repo, ctx.fact("code.inventory", CodeInventory), ctx.scratch / "tsc", isolation=ctx.isolation)
 
 
 def run_tsc(
-    repo: RepoFacts, found: CodeInventory, workdir: Path, *, install_timeout_s: float = INSTALL_TIMEOUT_S
+    repo: RepoFacts,
+    found: CodeInventory,
+    workdir: Path,
+    *,
+    install_timeout_s: float = INSTALL_TIMEOUT_S,
+    isolation: Isolation = UNCONFINED,
 ) -> TscRun:
     """Copy, install and type-check; every outcome, including "could not run", is a TscRun."""
     config = found.tsconfig.path if found.tsconfig else None
@@ -114,7 +120,7 @@ def run_tsc(
     if why_not is not None:
         return TscRun("not_run", why_not, config, None, 0.0)
     assert config is not None
-    ws = SuiteWorkspace(repo, workdir, language="node")
+    ws = SuiteWorkspace(repo, workdir, language="node", isolation=isolation)
     if ws.which("node") is None or ws.which("npx") is None:
         return TscRun("not_run", "tsc not run: node/npx is not installed", config, None, 0.0)
     node_manager = repo.package_manager in ("npm", "pnpm", "yarn")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from grader.probes.result_files import count_from_output
-from grader.probes.suite_run import FileCoverage, SuiteWorkspace, TestRun
+from grader.probes.suite_run import FileCoverage, SuiteWorkspace, TestRun, limits_note
 
 
 def run_custom_command(
@@ -23,7 +23,10 @@ def run_custom_command(
         return ws.failed_step("timed_out", "the test command", result)
     tally = count_from_output(result.output)
     if tally.found == 0 and not result.ok:
-        reason = f"the test command failed (exit {result.returncode}) and printed no test summary the grader knows"
+        reason = (
+            f"the test command failed (exit {result.returncode}){limits_note(result)} "
+            "and printed no test summary the grader knows"
+        )
         return ws.finish("crashed", reason, log_tail=result.tail, duration_s=result.duration_s)
     ws.notes.append("counts read from the command's closing summary; coverage only where the grader could inject it")
     return ws.outcome("the test command", tally, result, coverage() if tally.found else None)

@@ -19,7 +19,8 @@ from grader.plugin import probe
 from grader.probes.migrations import MigrationFacts
 from grader.probes.openapi import METHODS, find_document
 from grader.probes.repo import RepoFacts
-from grader.probes.source_files import classify, line_at, read_all
+from grader.probes.source_files import classify, read_all
+from grader.probes.text_files import line_at, line_text
 
 _DELETED = r"""[`'"]?(?:deleted_?at|deletedAt|deleted_on|deletedOn)[`'"]?"""
 SOFT_DELETE_COLUMN = (
@@ -149,13 +150,7 @@ def _find(texts: Mapping[str, str], patterns: Iterable[re.Pattern[str]]) -> Iter
                 line = line_at(text, match.start())
                 if (path, line) not in seen:
                     seen.add((path, line))
-                    yield Finding(Location(path, line), _line_text(text, match.start()))
-
-
-def _line_text(text: str, offset: int) -> str:
-    start = text.rfind("\n", 0, offset) + 1
-    end = text.find("\n", offset)
-    return text[start : end if end >= 0 else len(text)].strip()[:200]
+                    yield Finding(Location(path, line), line_text(text, match.start())[:200])
 
 
 def _spec_cursor(spec: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -17,7 +17,8 @@ from grader.model import Location
 from grader.plugin import probe
 from grader.probes.migrations import MigrationFacts
 from grader.probes.repo import RepoFacts
-from grader.probes.source_files import classify, doc_files, line_at, read_all
+from grader.probes.source_files import classify, doc_files, read_all
+from grader.probes.text_files import line_at
 
 _Q = r"""[`'"]?"""
 _SQL_INDEX = re.compile(

@@ -18,7 +18,7 @@ from grader.facts import ProbeContext
 from grader.plugin import probe
 from grader.probes.mermaid import MermaidResult, MermaidValidation, is_er_diagram, validate
 from grader.probes.repo import RepoFacts
-from grader.probes.text_files import TextFile, read_text
+from grader.probes.text_files import TextFile, line_text, read_text
 
 DOC_SUFFIXES = (".md", ".markdown", ".mdx")
 DESIGN_DIRS = frozenset(
@@ -431,7 +431,4 @@ def _first(file: TextFile, pattern: re.Pattern[str]) -> tuple[int, str] | None:
     match = pattern.search(text)
     if match is None:
         return None
-    line_start = text.rfind("\n", 0, match.start()) + 1
-    line_end = text.find("\n", match.start())
-    line_text = text[line_start : line_end if line_end >= 0 else len(text)].strip()
-    return file.line_of(match.start()), line_text[:160]
+    return file.line_of(match.start()), line_text(text, match.start())[:160]

@@ -34,13 +34,14 @@ from typing import Any
 import httpx
 
 from grader.facts import ProbeContext
+from grader.isolation import UNCONFINED, Cell, Isolation
 from grader.plugin import probe
 from grader.probes.live import Exchange, send
 from grader.probes.local_deps import start_local_deps
 from grader.probes.micro_config import MicroService, MicroservicesConfig
 from grader.probes.ports import accepting, free_port
 from grader.probes.repo import LANGUAGE_BY_SUFFIX, LOCKFILES, RepoFacts
-from grader.probes.service import ManagedService, ServiceDown, _prepare
+from grader.probes.service import UNREACHABLE, ManagedService, ServiceDown, _prepare
 from grader.probes.service_config import MAX_READY_TIMEOUT_S
 from grader.probes.service_detect import configured_launch
 from grader.probes.suite_run import SuiteWorkspace, TestRun
@@ -110,8 +111,11 @@ def micro_live(ctx: ProbeContext) -> MicroLive:
         return MicroLive("not_run", "--url was given: the grader starts none of the services itself")
     if not config.services:
         return MicroLive("not_run", NO_CONFIG)
+    if not ctx.isolation.serves_loopback:
+        why = f"the services are not started under --isolation {ctx.isolation.level}: {UNREACHABLE}"
+        return MicroLive("not_run", why)
     workdir = ctx.scratch / "micro"
-    fleet = Fleet(config, workdir, ctx.live.env)
+    fleet = Fleet(config, workdir, ctx.live.env, ctx.isolation)
     ctx.defer(fleet.stop)
     try:
         deps = start_local_deps(ctx.config.service, workdir, ctx.defer)
@@ -129,13 +133,21 @@ def micro_live(ctx: ProbeContext) -> MicroLive:
 class Fleet:
     """The services of one run: their ports, and each one's process group once started."""
 
-    def __init__(self, config: MicroservicesConfig, workdir: Path, extra_env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        config: MicroservicesConfig,
+        workdir: Path,
+        extra_env: Mapping[str, str],
+        isolation: Isolation = UNCONFINED,
+    ) -> None:
         self.config = config
+        self.isolation = isolation
         self.workdir = workdir
         self.extra_env = dict(extra_env)
         self.ports = {s.name: s.port or free_port() for s in config.services}
         self.behind = tuple(s for s in config.services if s.name != config.gateway)
         self.managed: dict[str, ManagedService] = {}
+        self.copy = workdir / "project" / "src"  # the shared copy of the project, every service's folder in it
         self.started: list[str] = []
 
     def url(self, name: str) -> str:
@@ -144,7 +156,7 @@ class Fleet:
 
     def start(self, repo: RepoFacts, deps_env: Mapping[str, str]) -> MicroLive | None:
         """Copy the project, install and start every service, the gateway last; None when all answer."""
-        project = SuiteWorkspace(repo, self.workdir / "project")
+        project = SuiteWorkspace(repo, self.workdir / "project", isolation=self.isolation)
         project.prepare()
         runtimes: dict[str, dict[str, str]] = {}  # folder -> PATH and friends: each folder is installed once
         for service in (*self.behind, self.config.service(self.config.gateway or "")):
@@ -166,7 +178,10 @@ class Fleet:
 
     def _install(self, repo: RepoFacts, service: MicroService, src: Path) -> dict[str, str] | MicroLive:
         """Install the service's dependencies in its folder of the copy: its runtime environment, or why not."""
-        ws = FolderWorkspace(subproject(repo, service.cwd or ""), self.workdir / service.name, folder=src)
+        root = self.workdir / service.name
+        ws = FolderWorkspace(
+            subproject(repo, service.cwd or ""), root, isolation=self.isolation, folder=src, copy=self.copy
+        )
         (ws.root / "home").mkdir(parents=True, exist_ok=True)
         language = project_language(ws.repo)
         runtime = {"node": "node", "python": "python3"}.get(language or "")
@@ -192,6 +207,7 @@ class Fleet:
         managed = ManagedService(
             ("sh", "-c", service.start), cwd=src, env=env, port=port, health=service.health,
             ready_timeout_s=self.config.ready_timeout_s, log_path=self.workdir / f"{service.name}.log",
+            cell=Cell(self.isolation, (self.workdir / service.name, self.copy), network=True),
         )  # fmt: skip
         self.managed[service.name] = managed
         try:
@@ -225,11 +241,16 @@ class FolderWorkspace(SuiteWorkspace):
     """A workspace whose copy is one folder of a copy shared by every service; it is never prepared itself."""
 
     folder: Path = Path()
+    copy: Path = Path()  # the shared copy: a service may use its siblings' code
 
     @property
     def src(self) -> Path:
         """The service's folder in the shared copy."""
         return self.folder
+
+    def cell(self, *, network: bool = False) -> Cell:
+        """Its own folder and the whole shared copy, writable."""
+        return Cell(self.isolation, (self.root, self.copy), network)
 
 
 def subproject(repo: RepoFacts, folder: str) -> RepoFacts:

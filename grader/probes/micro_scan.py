@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.probes.repo import LANGUAGE_BY_SUFFIX, RepoFacts
+from grader.probes.text_files import line_at, line_text
 
 MAX_BYTES = 200_000
 MAX_FILES = 400  # per service
@@ -149,11 +150,6 @@ def read_text(path: Path, limit: int = MAX_BYTES) -> str:
         return ""
 
 
-def line_of(text: str, index: int) -> int:
-    """The 1-based line number of a character offset."""
-    return text.count("\n", 0, index) + 1
-
-
 def sibling_imports(sources: Sources, name: str) -> tuple[Finding, ...]:
     """Relative imports (JS/TS require/import, Python `from ..x`, sys.path) into another service's folder."""
     found = []
@@ -162,9 +158,9 @@ def sibling_imports(sources: Sources, name: str) -> tuple[Finding, ...]:
         for index, target in _relative_targets(path, text):
             owner = _owner(sources, name, target)
             if owner is not None:
-                line = text.splitlines()[line_of(text, index) - 1].strip()
+                line = line_text(text, index)
                 found.append(Finding("sibling_import", name, f"{line[:160]} (into the {owner} service's source)", path,
-                                     line_of(text, index)))  # fmt: skip
+                                     line_at(text, index)))  # fmt: skip
     return tuple(found)
 
 
@@ -246,6 +242,6 @@ def gateway_config_file(sources: Sources) -> Finding | None:
                 match = content_pattern.search(text)
                 if match is not None:
                     return Finding(
-                        "config", None, f"{product} configuration with routes", path, line_of(text, match.start())
+                        "config", None, f"{product} configuration with routes", path, line_at(text, match.start())
                     )
     return None

@@ -37,7 +37,9 @@ from grader.probes.micro_scan import (
     sibling_imports,
     tracing_setup,
 )
+from grader.probes.node_install import as_dict
 from grader.probes.repo import LOCKFILES, RepoFacts
+from grader.probes.text_files import line_at
 
 MANIFESTS = ("package.json", "pyproject.toml", "requirements.txt", "Pipfile", "setup.py")
 COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
@@ -171,7 +173,7 @@ class Compose:
     def line(self, name: str) -> int | None:
         """The line where the compose service is declared."""
         match = re.search(rf"^\s+{re.escape(name)}\s*:", self.text, re.M)
-        return self.text.count("\n", 0, match.start()) + 1 if match else None
+        return line_at(self.text, match.start()) if match else None
 
 
 def _service_folders(repo: RepoFacts, built: Mapping[str, str]) -> list[str]:
@@ -261,7 +263,7 @@ def _dependencies(repo: RepoFacts, manifest: str | None, notes: list[str]) -> fr
         return frozenset()
     if manifest.endswith("package.json"):
         data = _json(repo, manifest, notes)
-        return frozenset(str(k).lower() for key in ("dependencies", "devDependencies") for k in _mapping(data.get(key)))
+        return frozenset(str(k).lower() for key in ("dependencies", "devDependencies") for k in as_dict(data.get(key)))
     if manifest.endswith("pyproject.toml"):
         return _pyproject_dependencies(repo, manifest, notes)
     text = read_text(repo.root / manifest) if manifest.endswith("requirements.txt") else ""
@@ -274,8 +276,8 @@ def _pyproject_dependencies(repo: RepoFacts, path: str, notes: list[str]) -> fro
     except tomllib.TOMLDecodeError as exc:
         notes.append(f"{path} is not valid TOML: {exc}")
         return frozenset()
-    project = _mapping(data.get("project"))
-    poetry = _mapping(_mapping(_mapping(data.get("tool")).get("poetry")).get("dependencies"))
+    project = as_dict(data.get("project"))
+    poetry = as_dict(as_dict(as_dict(data.get("tool")).get("poetry")).get("dependencies"))
     listed = [d for d in project.get("dependencies") or [] if isinstance(d, str)]
     return frozenset(n for n in (*map(_requirement_name, listed), *map(_requirement_name, poetry)) if n)
 
@@ -292,11 +294,7 @@ def _json(repo: RepoFacts, path: str, notes: list[str]) -> dict[str, Any]:
     except ValueError as exc:
         notes.append(f"{path} is not valid JSON: {exc}")
         return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    return as_dict(data)
 
 
 def _is_dockerfile(name: str) -> bool:

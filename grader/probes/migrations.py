@@ -21,7 +21,8 @@ from grader.model import Location
 from grader.plugin import probe
 from grader.probes.node_install import as_dict
 from grader.probes.repo import RepoFacts
-from grader.probes.source_files import classify, doc_files, is_output_file, line_at, read_all, read_text
+from grader.probes.source_files import classify, doc_files, is_output_file, read_all
+from grader.probes.text_files import line_at
 from grader.probes.ts_syntax import FunctionBody, exported_functions, parse
 
 MIGRATION_DIRS = frozenset({"migrations", "migration", "versions"})
@@ -561,12 +562,10 @@ def _rollback_doc(repo: RepoFacts) -> Location | None:
 def _schema_sync(repo: RepoFacts) -> list[MigrationIssue]:
     sources, _ = classify(repo)
     found = []
-    for source in sources:
-        if source.test or (text := read_text(repo.root, source.path)) is None:
-            continue
+    for path, text in read_all(repo, [source.path for source in sources if not source.test]):
         for pattern, what in _SCHEMA_SYNC:
             if (match := pattern.search(text)) is not None:
-                found.append(MigrationIssue(what, Location(source.path, line_at(text, match.start()))))
+                found.append(MigrationIssue(what, Location(path, line_at(text, match.start()))))
     scripts = as_dict((repo.package_json or {}).get("scripts"))
     for name, command in scripts.items():
         if isinstance(command, str) and _SCHEMA_SYNC[2][0].search(command):

@@ -21,7 +21,8 @@ from grader.plugin import probe
 from grader.probes.data_access import Finding
 from grader.probes.node_install import as_dict
 from grader.probes.repo import RepoFacts
-from grader.probes.source_files import classify, line_at, read_all
+from grader.probes.source_files import classify, read_all
+from grader.probes.text_files import line_at
 from grader.probes.ts_syntax import descendants, has_syntax_error, line_of, parse, string_value, text_of
 
 HTTP_METHODS = frozenset({"Get", "Post", "Put", "Patch", "Delete", "All", "Options", "Head", "Search"})

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.probes.suite_run import SuiteWorkspace, TestRun, first_error_line
-from grader.sandbox import cache_dir
+from grader.sandbox import cache_dir, run_process, scrubbed_env
 
 _NPMRC_KEYS = frozenset({"registry", "nodedir", "cafile", "strict-ssl", "proxy", "https-proxy", "noproxy"})
 
@@ -42,7 +42,8 @@ def install_dependencies(ws: SuiteWorkspace, lockfile: str | None, timeout_s: fl
     if lockfile is None:
         ws.notes.append(f"no lockfile: used {manager} install (versions may differ from the learner's)")
     env = install_env()
-    result = ws.run(install_argv(manager, tool, lockfile is not None, berry), timeout_s=timeout_s, env=env)
+    argv = install_argv(manager, tool, lockfile is not None, berry)
+    result = ws.run(argv, timeout_s=timeout_s, env=env, network=True)
     if not result.ok:
         what = "npm ci" if manager == "npm" and lockfile else f"{manager} install"
         return ws.failed_step("install_failed", what, result)
@@ -53,7 +54,7 @@ def install_dependencies(ws: SuiteWorkspace, lockfile: str | None, timeout_s: fl
     native = packages_with_install_scripts(ws.src / "node_modules")
     if native:
         rebuilder = tool if manager == "pnpm" else [ws.which("npm") or "npm"]
-        rebuilt = ws.run([*rebuilder, "rebuild", *native], timeout_s=timeout_s, env=env)
+        rebuilt = ws.run([*rebuilder, "rebuild", *native], timeout_s=timeout_s, env=env, network=True)
         outcome = "rebuilt" if rebuilt.ok else f"rebuild failed (exit {rebuilt.returncode})"
         ws.notes.append(f"dependencies with install scripts {outcome}: {', '.join(native)}")
         if not rebuilt.ok:
@@ -101,10 +102,12 @@ def _cached_tool(ws: SuiteWorkspace, manager: str, version: str, timeout_s: floa
     if npm is None:
         return ws.finish("unsupported", f"not run: {manager} is not available and npm is not installed")
     staging = home.with_name(f"{home.name}.{os.getpid()}")
-    result = ws.run(
+    home.parent.mkdir(parents=True, exist_ok=True)
+    result = run_process(  # a grader tool from the registry: not confined, never run in the learner's copy
         [npm, "install", "--prefix", str(staging), "--no-save", "--no-audit", "--no-fund", f"{package}@{version}"],
-        timeout_s=timeout_s, cwd=ws.root,
+        cwd=home.parent, env=scrubbed_env(), timeout_s=timeout_s,
     )  # fmt: skip
+    ws.commands.append(result.command)
     if not result.ok:
         shutil.rmtree(staging, ignore_errors=True)
         return ws.failed_step(

@@ -381,7 +381,7 @@ def _vitest_coverage_ready(ws: SuiteWorkspace, timeout_s: float) -> bool:
     package = f"@vitest/coverage-v8@{version}"
     result = ws.run(
         [npm, "install", "--no-save", "--ignore-scripts", "--no-audit", "--no-fund", package],
-        timeout_s=timeout_s, env=install_env(),
+        timeout_s=timeout_s, env=install_env(), network=True,
     )  # fmt: skip
     ws.notes.append(f"added {package} (not saved) to measure coverage" if result.ok else f"could not add {package}")
     return result.ok

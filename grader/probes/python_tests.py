@@ -91,7 +91,8 @@ def install_python_project(ws: SuiteWorkspace, deps: Sequence[str], timeout_s: f
         return ws.failed_step("install_failed", "creating the virtualenv", made)
     ws.package_manager = "pip"
     python = str(venv / "bin" / "python")
-    installed = ws.run([python, "-m", "pip", "install", "--progress-bar", "off", *deps], timeout_s=timeout_s)
+    pip = [python, "-m", "pip", "install", "--progress-bar", "off", *deps]
+    installed = ws.run(pip, timeout_s=timeout_s, network=True)
     if not installed.ok:
         return ws.failed_step("install_failed", "pip install", installed)
     ws.notes.append(f"pip install took {installed.duration_s:.1f} s")

@@ -30,8 +30,9 @@ import httpx
 
 from grader.errors import ProbeError
 from grader.facts import NotRunnable, ProbeContext
+from grader.isolation import UNCONFINED, Cell, Isolation
 from grader.plugin import probe
-from grader.probes.live import LiveService, ServiceFacts
+from grader.probes.live import NO_DATASTORES, DataStores, LiveService, ServiceFacts
 from grader.probes.local_deps import Defer, start_local_deps
 from grader.probes.node_install import install_dependencies
 from grader.probes.ports import accepting, free_port, listening_ports
@@ -52,6 +53,7 @@ LOG_CAP_BYTES = 2_000_000
 _POLL_S = 0.2
 _OTHER_PORT_GRACE_S = 3.0  # listening elsewhere (and not on PORT) this long: it will not use PORT
 _HTTP_TIMEOUT_S = 1.0
+UNREACHABLE = "its container has no network, so the probes could not reach it (use --isolation bwrap or process)"
 NO_LAUNCH = (
     "the grader found no way to start it: add a start script to package.json (Node.js), an app module "
     "(Python), or a grade.toml [service] start command"
@@ -67,11 +69,14 @@ def service(ctx: ProbeContext) -> ServiceFacts:
     """Start the learner's service on a free loopback port (or adopt --url) and wait until it answers HTTP."""
     config = ctx.config.service
     if ctx.live.url:
-        return adopt(ctx.live.url, config.health)
-    return start_service(ctx.fact("repo", RepoFacts), config, ctx.scratch / "service", ctx.live.env, ctx.defer)
+        return adopt(ctx.live.url, config.health, datastores=reachable_datastores({}, config))
+    repo = ctx.fact("repo", RepoFacts)
+    return start_service(repo, config, ctx.scratch / "service", ctx.live.env, ctx.defer, ctx.isolation)
 
 
-def adopt(url: str, health: str | None, wait_s: float = URL_WAIT_S) -> ServiceFacts:
+def adopt(
+    url: str, health: str | None, wait_s: float = URL_WAIT_S, datastores: DataStores = NO_DATASTORES
+) -> ServiceFacts:
     """The service at `url`, which the grader never starts or stops, if it answers within `wait_s`."""
     how = f"--url {url} (already running: the grader does not start or stop it)"
     deadline = time.monotonic() + wait_s
@@ -82,14 +87,38 @@ def adopt(url: str, health: str | None, wait_s: float = URL_WAIT_S) -> ServiceFa
     if answer.status >= 500:
         return ServiceFacts(False, f"{url} answered {answer} (a server error)", None, how)
     assumed = () if health else (f"no [service] health: {answer} showed it is up",)
-    return ServiceFacts(True, "", url.rstrip("/"), how, assumed, live=LiveService(url, managed=False))
+    live = LiveService(url, managed=False, datastores=datastores)
+    return ServiceFacts(True, "", url.rstrip("/"), how, assumed, live=live)
+
+
+def reachable_datastores(deps: Mapping[str, str], config: ServiceConfig) -> DataStores:
+    """The databases the grader can read statistics from: the throwaway ones it started, else grade.toml's URLs."""
+    postgres = _reachable("PostgreSQL", deps.get("DATABASE_URL"), config.postgres_url, "postgres_url")
+    redis = _reachable("Redis", deps.get("REDIS_URL"), config.redis_url, "redis_url")
+    source = "; ".join(where for _, where in (postgres, redis) if where)
+    return DataStores(postgres[0], redis[0], source or NO_DATASTORES.source)
+
+
+def _reachable(name: str, started: str | None, configured: str | None, key: str) -> tuple[str | None, str]:
+    if started:
+        return started, f"{name}: a throwaway one the grader started"
+    if configured:
+        return configured, f"{name}: grade.toml [services] {key}"
+    return None, ""
 
 
 def start_service(
-    repo: RepoFacts, config: ServiceConfig, workdir: Path, extra_env: Mapping[str, str], defer: Defer
+    repo: RepoFacts,
+    config: ServiceConfig,
+    workdir: Path,
+    extra_env: Mapping[str, str],
+    defer: Defer,
+    isolation: Isolation = UNCONFINED,
 ) -> ServiceFacts:
     """Copy the project into `workdir`, install it, start it with its databases and wait until it answers."""
-    ws = SuiteWorkspace(repo, workdir)
+    if not isolation.serves_loopback:
+        raise NotRunnable(f"the service is not started under --isolation {isolation.level}: {UNREACHABLE}")
+    ws = SuiteWorkspace(repo, workdir, isolation=isolation)
     ws.prepare()
     language = project_language(repo)
     port = config.port or free_port()
@@ -109,11 +138,12 @@ def start_service(
     env = ws.env(_service_env(prepared, deps.env, config, extra_env, port))
     managed = ManagedService(
         launch.argv, cwd=ws.src / (config.cwd or ""), env=env, port=port, health=config.health,
-        ready_timeout_s=config.ready_timeout_s, log_path=ws.root / "service.log",
+        ready_timeout_s=config.ready_timeout_s, log_path=ws.root / "service.log", cell=ws.cell(network=True),
     )  # fmt: skip
     defer(managed.stop)
     assumed = (*((launch.assumed,) if launch.assumed else ()), *ws.notes, *deps.notes)
-    return _started(managed, f"started {launch.how} on port {port}", assumed, config.health)
+    datastores = reachable_datastores(deps.env, config)
+    return _started(managed, f"started {launch.how} on port {port}", assumed, config.health, datastores)
 
 
 def _service_env(
@@ -125,7 +155,9 @@ def _service_env(
     return {**prepared, **provided, **filled, **extra, "PORT": str(port)}
 
 
-def _started(managed: ManagedService, how: str, assumed: tuple[str, ...], health: str | None) -> ServiceFacts:
+def _started(
+    managed: ManagedService, how: str, assumed: tuple[str, ...], health: str | None, datastores: DataStores
+) -> ServiceFacts:
     """Start the service and wait for it: the running service, or why not (then it is stopped at once)."""
     try:
         ready = managed.start()
@@ -134,7 +166,14 @@ def _started(managed: ManagedService, how: str, assumed: tuple[str, ...], health
         return ServiceFacts(False, str(exc), None, how, assumed, managed.log_tail())
     if health is None or isinstance(ready, str):
         assumed = (*assumed, f"{'no [service] health: ' if health is None else ''}ready when {ready}")
-    live = LiveService(managed.base_url, managed=True, read_log=managed.log_text, restart=managed.restart)
+    live = LiveService(
+        managed.base_url,
+        managed=True,
+        read_log=managed.log_text,
+        restart=managed.restart,
+        process_ids=managed.pids,
+        datastores=datastores,
+    )
     return ServiceFacts(True, "", managed.base_url, how, assumed, managed.log_tail(), live)
 
 
@@ -240,8 +279,10 @@ class ManagedService:
         health: str | None,
         ready_timeout_s: float,
         log_path: Path,
+        cell: Cell | None = None,
     ) -> None:
         self.argv = tuple(argv)
+        self.cell = cell  # confined at the run's isolation level (network shared: the probes reach it on loopback)
         self.cwd = cwd
         self.env = dict(env)
         self.port = port
@@ -260,7 +301,7 @@ class ManagedService:
             if self._stopped:
                 raise ServiceDown("grading ended before the service started")
             with self.log_path.open("ab") as log:
-                self._proc = proc = spawn(self.argv, cwd=self.cwd, env=self.env, stdout=log)
+                self._proc = proc = spawn(self.argv, cwd=self.cwd, env=self.env, stdout=log, cell=self.cell)
             self._finalizer = weakref.finalize(self, kill_group, proc.pid)  # last resort: at interpreter exit
         return self._wait_ready(proc)
 
@@ -277,6 +318,11 @@ class ManagedService:
                 raise ServiceDown("the service was already stopped")
             self._kill()
         self.start()
+
+    def pids(self) -> list[int]:
+        """The live processes of the service's group (empty when it is not running)."""
+        proc = self._proc
+        return group_pids(proc.pid) if proc is not None else []
 
     def log_text(self) -> str:
         """What the service printed so far (stdout and stderr, across restarts), capped to its head and tail."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from grader.probes.node_tests import is_test_path
 from grader.probes.repo import LANGUAGE_BY_SUFFIX, RepoFacts
+from grader.probes.text_files import read_text
 
 MAX_SOURCE_BYTES = 512_000
 # Directories whose files are produced or shipped, not written: build output, coverage, static assets.
@@ -62,27 +63,10 @@ def _is_test(path: str, language: str) -> bool:
     return is_test_path(path)
 
 
-def read_text(root: Path, rel: str, limit: int = MAX_SOURCE_BYTES) -> str | None:
-    """A regular text file inside `root`, at most `limit` bytes; None if missing, outside, too big or binary."""
-    path = root / rel
-    try:
-        if not path.is_file() or not path.resolve().is_relative_to(root.resolve()) or path.stat().st_size > limit:
-            return None
-        data = path.read_bytes()
-    except OSError:
-        return None
-    return None if b"\0" in data[:8192] else data.decode("utf-8", errors="replace")
-
-
-def line_at(text: str, offset: int) -> int:
-    """The 1-based line of a character offset."""
-    return text.count("\n", 0, offset) + 1
-
-
 def read_all(repo: RepoFacts, paths: list[str] | tuple[str, ...]) -> Iterator[tuple[str, str]]:
     """(path, text) for each readable file of `paths`."""
     for path in paths:
-        text = read_text(repo.root, path)
+        text = read_text(repo.root, path, MAX_SOURCE_BYTES).text
         if text is not None:
             yield path, text
 

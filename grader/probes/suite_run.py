@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.isolation import UNCONFINED, Cell, Isolation
 from grader.probes.repo import RepoFacts
 from grader.sandbox import TAIL_LINES, ProcessResult, run_process, scrubbed_env
 
@@ -125,6 +126,7 @@ class SuiteWorkspace:
     package_manager: str | None = None
     commands: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    isolation: Isolation = field(default_factory=lambda: UNCONFINED)  # how learner commands are confined
 
     @property
     def src(self) -> Path:
@@ -142,6 +144,7 @@ class SuiteWorkspace:
             shutil.rmtree(path, ignore_errors=True)
             path.mkdir(parents=True)
         skipped = copy_files(self.repo.root, self.repo.files, self.src)
+        self.isolation.adopt(self.root)
         if skipped:
             self.notes.append(f"not copied: {', '.join(skipped[:5])}{' …' if len(skipped) > 5 else ''}")
 
@@ -161,11 +164,22 @@ class SuiteWorkspace:
         """Where `program` is on the learner processes' PATH."""
         return shutil.which(program, path=self.env()["PATH"])
 
+    def cell(self, *, network: bool = False) -> Cell:
+        """Where this workspace's learner commands run: they may write only here (and use the network if asked)."""
+        return Cell(self.isolation, (self.root, self.src), network)
+
     def run(
-        self, argv: Sequence[str], *, timeout_s: float, env: Mapping[str, str] | None = None, cwd: Path | None = None
+        self,
+        argv: Sequence[str],
+        *,
+        timeout_s: float,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        network: bool = False,
     ) -> ProcessResult:
-        """Run a learner-facing command in the copy, recording it."""
-        result = run_process(argv, cwd=cwd or self.src, env=self.env(env), timeout_s=timeout_s)
+        """Run a learner-facing command in the copy, confined, recording it; `network` for installs."""
+        cell = self.cell(network=network)
+        result = run_process(argv, cwd=cwd or self.src, env=self.env(env), timeout_s=timeout_s, cell=cell)
         self.commands.append(result.command)
         return result
 
@@ -200,26 +214,35 @@ class SuiteWorkspace:
     def outcome(
         self, who: str, tally: Tally, result: ProcessResult, coverage: tuple[FileCoverage, ...] | None = None
     ) -> TestRun:
-        """'ran' with the counts and coverage, or 'no_tests' when the run found none."""
+        """'ran' with the counts and coverage, or 'no_tests' when the run found none; limits it hit named."""
+        limits = limits_note(result)
         if tally.found == 0:
-            return self.finish("no_tests", f"{who} found no tests", log_tail=result.tail, duration_s=result.duration_s)
-        reason = f"{who} ran {tally.found} tests: {tally.passed} passed, {tally.failed} failed, {tally.skipped} skipped"
+            reason = f"{who} found no tests{limits}"
+            return self.finish("no_tests", reason, log_tail=result.tail, duration_s=result.duration_s)
+        counts = f"{tally.passed} passed, {tally.failed} failed, {tally.skipped} skipped"
+        reason = f"{who} ran {tally.found} tests: {counts}{limits}"
         return self.finish(
             "ran", reason, tally=tally, coverage=coverage, log_tail=result.tail, duration_s=result.duration_s
         )
 
     def failed_step(self, status: str, what: str, result: ProcessResult) -> TestRun:
         """A TestRun for a step that failed or hung: for a failed install, the log from its first error."""
+        limits = limits_note(result)
         if result.timed_out:
-            reason = f"{what} timed out after {result.duration_s:.0f} s"
+            reason = f"{what} timed out after {result.duration_s:.0f} s and was killed{limits}"
             return self.finish("timed_out", reason, log_tail=result.tail, duration_s=result.duration_s)
         lines = result.output.splitlines()
         first = next((i for i, line in enumerate(lines) if _is_error_line(line)), None)
-        reason = f"{what} failed (exit {result.returncode})" + (
+        reason = f"{what} failed (exit {result.returncode}){limits}" + (
             f": {lines[first].strip()[:240]}" if first is not None else ""
         )
         excerpt = "\n".join(lines[first : first + TAIL_LINES]) if first is not None and status != "crashed" else ""
         return self.finish(status, reason, log_tail=excerpt or result.tail, duration_s=result.duration_s)
+
+
+def limits_note(result: ProcessResult) -> str:
+    """' (the limits the run hit)', or '' when it hit none."""
+    return f" ({'; '.join(result.limits_hit)})" if result.limits_hit else ""
 
 
 _ERROR_PREFIX = re.compile(r"^\s*(npm (error|ERR!)|error|ERROR|ERR_PNPM\w*|E:)?[\s:]*", re.I)

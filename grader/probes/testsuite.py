@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from grader.facts import ProbeContext
+from grader.isolation import UNCONFINED, Isolation
 from grader.plugin import probe
 from grader.probes.node_tests import run_node_suite
 from grader.probes.python_tests import PYTHON_MARKERS, run_python_suite
@@ -32,6 +33,7 @@ def test_run(ctx: ProbeContext) -> TestRun:
         ctx.scratch / "tests",
         timeout_s=ctx.config.tests.timeout_s or ctx.test_timeout_s,
         command=ctx.config.tests.command,
+        isolation=ctx.isolation,
     )
 
 
@@ -45,9 +47,10 @@ def run_test_suite(
     timeout_s: float,
     install_timeout_s: float = INSTALL_TIMEOUT_S,
     command: str | None = None,
+    isolation: Isolation = UNCONFINED,
 ) -> TestRun:
     """Copy the submission into `workdir`, install, run the suite and measure coverage."""
-    ws = SuiteWorkspace(repo, workdir)
+    ws = SuiteWorkspace(repo, workdir, isolation=isolation)
     language = project_language(repo)
     if language is None:
         return ws.finish(

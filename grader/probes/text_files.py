@@ -20,7 +20,19 @@ class TextFile:
 
     def line_of(self, offset: int) -> int:
         """The 1-based line number of a character offset in the text."""
-        return (self.text or "").count("\n", 0, offset) + 1
+        return line_at(self.text or "", offset)
+
+
+def line_at(text: str, offset: int) -> int:
+    """The 1-based line of a character offset."""
+    return text.count("\n", 0, offset) + 1
+
+
+def line_text(text: str, offset: int) -> str:
+    """The line holding a character offset, without its surrounding white space."""
+    start = text.rfind("\n", 0, offset) + 1
+    end = text.find("\n", offset)
+    return text[start : end if end >= 0 else len(text)].strip()
 
 
 def read_text(root: Path, path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> TextFile:

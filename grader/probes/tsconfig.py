@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from grader.probes.source_files import read_text
+from grader.probes.source_files import MAX_SOURCE_BYTES
+from grader.probes.text_files import line_at, read_text
 
 # The options `strict: true` turns on; each can still be switched off on its own.
 STRICT_FAMILY = (
@@ -120,7 +121,7 @@ class _Loader:
         return merged
 
     def _read(self, path: str) -> tuple[dict[str, Any] | None, str]:
-        text = read_text(self.root, path)
+        text = read_text(self.root, path, MAX_SOURCE_BYTES).text
         if text is None:
             self.problems.append(f"{path}: missing or unreadable")
             return None, ""
@@ -143,7 +144,7 @@ def _options(path: str, text: str, compiler_options: Any) -> dict[str, OptionSou
 
 def _key_line(text: str, key: str) -> int | None:
     match = re.search(rf'"{re.escape(key)}"\s*:', text)
-    return text.count("\n", 0, match.start()) + 1 if match else None
+    return line_at(text, match.start()) if match else None
 
 
 def _extends_list(value: Any) -> list[str]:
