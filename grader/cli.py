@@ -74,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--env-file", type=Path, metavar="FILE", help="environment variables for the service (dotenv syntax)"
     )
+    _add_isolation_option(p)
+    p.add_argument("--no-plugins", action="store_true", help="do not load third-party check plug-ins")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
+    p.add_argument("--version", action="version", version=f"grade {__version__}")
+    return p
+
+
+def _add_isolation_option(p: argparse.ArgumentParser) -> None:
+    """--isolation, shared by `grade` and `grade batch`."""
     p.add_argument(
         "--isolation",
         choices=LEVELS,
@@ -81,10 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="how the learner's code is confined: bubblewrap, another user + rlimits (process), containers "
         "(docker), or auto: the strongest that works here (default)",
     )
-    p.add_argument("--no-plugins", action="store_true", help="do not load third-party check plug-ins")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
-    p.add_argument("--version", action="version", version=f"grade {__version__}")
-    return p
 
 
 def _add_judging_options(p: argparse.ArgumentParser) -> None:
@@ -275,6 +280,7 @@ def _batch_parser() -> argparse.ArgumentParser:
         "--format", default=",".join(DEFAULT_FORMATS), help=f"each student's reports: any of {','.join(REPORTERS)}"
     )
     _add_judging_options(p)
+    _add_isolation_option(p)
     p.add_argument("--no-plugins", action="store_true", help="do not load third-party check plug-ins")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the summary line")
     return p
@@ -302,15 +308,16 @@ def _batch(args: Sequence[str]) -> int:
             overrides=parse_overrides(ns.overrides),
             test_timeout_s=ns.test_timeout,
             load_plugins=not ns.no_plugins,
+            isolation=ns.isolation,
         ),
-        out=ns.out or Path("reports") / f"batch-phase{ns.phase}",
+        out=(ns.out or Path("reports") / f"batch-phase{ns.phase}").resolve(),
         jobs=ns.jobs,
         timeout_s=ns.timeout,
         force=ns.force,
         deadline=_deadline(ns.deadline) if ns.deadline else None,
         formats=formats,
     )
-    submissions = load_roster(ns.source)
+    submissions = load_roster(ns.source.resolve())
     if ns.cluster:
         from grader.batch.dask_runner import DaskBackend
 

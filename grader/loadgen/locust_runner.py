@@ -12,6 +12,7 @@ import importlib.util
 import json
 import math
 import re
+import shutil
 import sys
 import tempfile
 from collections import Counter
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.facts import NotRunnable
+from grader.isolation import Cell
 from grader.loadgen.plan import loopback_address
 from grader.loadgen.result import CDF_FRACTIONS, PERCENTILES, LoadResult, p95_ranks
 from grader.loadgen.runner import LoadGenError
@@ -43,28 +45,40 @@ class LocustfileError(LoadGenError):
 
 
 def run_locustfile(
-    locustfile: Path, base_url: str, users: int, spawn_rate: float, duration_s: float, cwd: Path
+    locustfile: Path,
+    base_url: str,
+    users: int,
+    spawn_rate: float,
+    duration_s: float,
+    cwd: Path,
+    cell: Cell | None = None,
 ) -> LoadResult:
     """Run `locustfile` headless against `base_url` (loopback only) for `duration_s`; locust's own figures.
 
     Locust runs for the ramp (users / spawn_rate) plus `duration_s`; its stats are reset once every user
     has spawned, so the ramp is the warm-up. Raises NotRunnable if
-    locust is not installed, LocustfileError if locust produced no figures.
+    locust is not installed, LocustfileError if locust produced no figures. With a `cell` (the
+    run's isolation), the locustfile, the stats plug-in and the figures live in the cell's
+    workspace and locust runs confined there, with the network it needs to reach the service.
     """
     loopback_address(base_url)
     ramp_s = users / spawn_rate
     if importlib.util.find_spec("locust") is None:
         raise NotRunnable("locust is not installed")
-    with tempfile.TemporaryDirectory(prefix="grade-locust-") as scratch:
-        stats_path = Path(scratch) / "stats.json"
+    with tempfile.TemporaryDirectory(prefix="grade-locust-") as tmp:
+        scratch = cell.workdir if cell else Path(tmp)
+        scratch.mkdir(parents=True, exist_ok=True)
+        files = [shutil.copy(src, scratch / f"{i}-{src.name}") for i, src in enumerate((locustfile, PLUGIN))]
+        stats_path = scratch / "stats.json"
         argv = [
-            sys.executable, "-m", "locust", "-f", f"{locustfile.resolve()},{PLUGIN}",
+            sys.executable, "-m", "locust", "-f", ",".join(map(str, files)),
             "--headless", "--only-summary", "--reset-stats", "--exit-code-on-error", "0",
             "-u", str(users), "-r", f"{spawn_rate:g}", "-t", f"{max(math.ceil(ramp_s + duration_s), 1)}s",
             "--stop-timeout", "2", "-H", base_url,
         ]  # fmt: skip
-        env = scrubbed_env({"HOME": str(Path(scratch) / "home"), "GRADE_LOCUST_STATS": str(stats_path)})
-        done = run_process(argv, cwd=cwd, env=env, timeout_s=ramp_s + duration_s + START_MARGIN_S)
+        env = scrubbed_env({"HOME": str(scratch / "home"), "GRADE_LOCUST_STATS": str(stats_path)})
+        timeout_s = ramp_s + duration_s + START_MARGIN_S
+        done = run_process(argv, cwd=scratch if cell else cwd, env=env, timeout_s=timeout_s, cell=cell)
         if not stats_path.is_file():
             why = "timed out" if done.timed_out else f"exit {done.returncode}"
             raise LocustfileError(f"locust produced no figures ({why}): {done.tail[-1500:]}")

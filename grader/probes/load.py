@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from grader.facts import NotRunnable, ProbeContext
+from grader.isolation import Cell
 from grader.loadgen import LoadPlan, LoadResult, Request, run_load, run_locustfile
 from grader.plugin import probe
 from grader.probes.datastores import RedisKeyspace, redis_keyspace
@@ -103,7 +104,8 @@ def _run(
         if not locustfile.is_file() or not locustfile.is_relative_to(ctx.target.resolve()):
             raise NotRunnable(f"[load] locustfile {config.locustfile} is not a file in the project")
         spawn_rate = max(config.users / max(config.warmup_s, 1.0), 1.0)  # all users spawned by the warm-up's end
-        return run_locustfile(locustfile, live.base_url, config.users, spawn_rate, config.duration_s, ctx.scratch)
+        cell = Cell(ctx.isolation, (ctx.scratch / "locust",), network=True)  # the learner's code: confined
+        return run_locustfile(locustfile, live.base_url, config.users, spawn_rate, config.duration_s, ctx.scratch, cell)
     plan = LoadPlan(
         base_url=live.base_url,
         requests=tuple(requests),

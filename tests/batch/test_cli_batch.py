@@ -135,3 +135,16 @@ def test_a_classroom_roster_of_urls_and_paths_exits_0_when_all_were_graded(
         ("Mona", repo.as_uri(), "main"),
         ("hubot", str((tmp_path / "late-joiner").resolve()), None),
     ]
+
+
+def test_a_relative_source_and_the_isolation_level_are_honoured(tmp_path: Path) -> None:
+    (tmp_path / "subs" / "ada").mkdir(parents=True)
+    (tmp_path / "subs" / "ada" / "README.md").write_text("# Ada's API\n")
+    done = grade(
+        "batch", "subs", "--phase", "1", "--only", "repo.readme", "--isolation", "process", "--out", "out", "-q",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    index = json.loads((tmp_path / "out" / "index.json").read_text(encoding="utf-8"))
+    assert [e["student"] for e in index["submissions"]] == ["ada"]
+    assert index["settings"]["request"]["isolation"] == "process"

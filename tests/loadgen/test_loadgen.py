@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 
+from grader.isolation import Cell, open_isolation
 from grader.loadgen import LoadGenError, LoadPlan, LoadResult, Request, run_load, run_locustfile
 from grader.loadgen.client import ResponseParser
+from tests.conftest import require
 from tests.loadgen.refserver import chunked_response, response, running
 
 GET = Request("GET", "/fast")
@@ -189,3 +191,30 @@ def test_a_locustfile_that_does_not_load_is_a_clear_error(server: str, tmp_path:
     locustfile.write_text("this is not python\n", encoding="utf-8")
     with pytest.raises(LoadGenError, match="locust produced no figures"):
         run_locustfile(locustfile, server, users=1, spawn_rate=1, duration_s=1, cwd=tmp_path)
+
+
+def test_a_locustfile_runs_confined_and_cannot_write_outside_its_workspace(server: str, tmp_path: Path) -> None:
+    """The learner's locustfile is learner code: under the run's isolation it reaches the service, nothing else."""
+    escape = tmp_path / "escaped.txt"
+    locustfile = tmp_path / "locustfile.py"
+    locustfile.write_text(
+        "import pathlib\n"
+        "from locust import HttpUser, constant_pacing, task\n\n"
+        f"try:\n    pathlib.Path({str(escape)!r}).write_text('out')\nexcept OSError:\n    pass\n\n"
+        "class Reader(HttpUser):\n"
+        "    wait_time = constant_pacing(0.2)\n\n"
+        "    @task\n"
+        "    def read(self):\n"
+        "        self.client.get('/delay?ms=5', name='/delay')\n",
+        encoding="utf-8",
+    )
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with open_isolation("auto") as isolation:
+        require(isolation.level != "none", f"no isolation level works here: {isolation.detail}")
+        isolation.admit(tmp_path)
+        isolation.admit(run_dir)
+        cell = Cell(isolation, (run_dir / "locust",), network=True)
+        result = run_locustfile(locustfile, server, users=3, spawn_rate=30, duration_s=2, cwd=run_dir, cell=cell)
+    assert result.per_request["GET /delay"][0] > 0
+    assert not escape.exists()
