@@ -92,6 +92,23 @@ def _add_isolation_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _judging_request(ns: argparse.Namespace, path: Path, **live: Any) -> GradeRequest:
+    """The GradeRequest of the options `grade` and `grade batch` share (judging, plug-ins, isolation)."""
+    return GradeRequest(
+        path=path,
+        phase=ns.phase,
+        curriculum=ns.curriculum,
+        only=tuple(ns.only),
+        skip=tuple(ns.skip),
+        min_score=ns.min_score,
+        overrides=parse_overrides(ns.overrides),
+        test_timeout_s=ns.test_timeout,
+        load_plugins=not ns.no_plugins,
+        isolation=ns.isolation,
+        **live,
+    )
+
+
 def _add_judging_options(p: argparse.ArgumentParser) -> None:
     """The options that say how a project is judged, shared by `grade` and `grade batch`."""
     p.add_argument("--only", action="append", default=[], metavar="CHECK_ID", help="run only these checks")
@@ -174,21 +191,7 @@ def _grade(ns: argparse.Namespace, out: Console, err: Console) -> int:
         )
     env = read_env_file(ns.env_file) if ns.env_file is not None else {}
     env.update(parse_env_assignments(ns.env))
-    request = GradeRequest(
-        path=ns.path,
-        phase=ns.phase,
-        curriculum=ns.curriculum,
-        only=tuple(ns.only),
-        skip=tuple(ns.skip),
-        min_score=ns.min_score,
-        overrides=parse_overrides(ns.overrides),
-        test_timeout_s=ns.test_timeout,
-        load_plugins=not ns.no_plugins,
-        url=ns.url,
-        live_url=ns.live_url,
-        env=env,
-        isolation=ns.isolation,
-    )
+    request = _judging_request(ns, ns.path, url=ns.url, live_url=ns.live_url, env=env)
     with Progress(err, enabled=not ns.quiet) as progress:
         report = grade(request, listener=progress.on_probe)
     paths = write_reports(report, ns.out, formats)
@@ -298,18 +301,7 @@ def _batch(args: Sequence[str]) -> int:
     if ns.timeout <= 0:
         raise UsageError("--timeout must be positive")
     settings = BatchSettings(
-        request=GradeRequest(
-            path=Path("."),
-            phase=ns.phase,
-            curriculum=ns.curriculum,
-            only=tuple(ns.only),
-            skip=tuple(ns.skip),
-            min_score=ns.min_score,
-            overrides=parse_overrides(ns.overrides),
-            test_timeout_s=ns.test_timeout,
-            load_plugins=not ns.no_plugins,
-            isolation=ns.isolation,
-        ),
+        request=_judging_request(ns, Path(".")),
         out=(ns.out or Path("reports") / f"batch-phase{ns.phase}").resolve(),
         jobs=ns.jobs,
         timeout_s=ns.timeout,

@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from grader.batch.model import Status, SubmissionResult, to_json
 from grader.model import Outcome, Report
-from grader.reporters.html import duration, floor_to, number, points, short_sha
+from grader.reporters.html import floor_to, number, template_environment
 from grader.reporters.json_report import from_dict, scrub_surrogates
 
 OVERVIEW_FILE, GRADEBOOK_FILE, INDEX_FILE = "class-overview.html", "gradebook.csv", "index.json"
@@ -247,7 +246,7 @@ def render_overview(view: ClassView) -> str:
     """The overview page."""
     script = Markup(SORT_SCRIPT)  # a constant: its hash goes in the CSP
     digest = base64.b64encode(hashlib.sha256(SORT_SCRIPT.encode()).digest()).decode()
-    template = _environment().get_template("class_overview.html.j2")
+    template = template_environment().get_template("class_overview.html.j2")
     return template.render(view=view, script=script, script_hash=f"sha256-{digest}", pass_mark_x=pass_mark_x)
 
 
@@ -313,15 +312,3 @@ def index_data(view: ClassView) -> dict[str, Any]:
         ],
         "pending": list(meta.pending),
     }
-
-
-def _environment() -> Environment:
-    env = Environment(
-        loader=PackageLoader("grader.reporters", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(points=points, num=number, duration=duration, short_sha=short_sha)
-    return env

@@ -33,13 +33,13 @@ class HtmlReporter:
 
     def render(self, report: Report) -> str:
         """The whole page, escaped by jinja2's autoescape."""
-        template = _environment().get_template("report.html.j2")
+        template = template_environment().get_template("report.html.j2")
         return scrub_surrogates(template.render(report=report, outcomes=OUTCOME_SEVERITY))
 
 
 @cache
-def _environment() -> Environment:
-    """The jinja2 environment, with autoescape on and the report's formatting filters."""
+def template_environment() -> Environment:
+    """The jinja2 environment of every HTML page (report, class overview): autoescape, the formatting filters."""
     env = Environment(
         loader=PackageLoader("grader.reporters", "templates"),
         autoescape=True,
