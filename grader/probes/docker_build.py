@@ -312,9 +312,11 @@ def _await_health(
             answer = _ask_inside(cli, pid, port, paths, min(5.0, deadline - time.monotonic()))
         elif state.get("Health"):
             answer = _docker_health(state)
-        else:
+        elif (_inspect(cli, "container", container).get("State") or {}).get("Running"):
             reason = "its network cannot be entered here (needs root and a local engine) and it has no HEALTHCHECK"
             return None, reason, False
+        else:
+            continue  # it exited between the two looks: the next turn says with which code
         if answer is not None:
             return answer, "", True
         time.sleep(0.5)
